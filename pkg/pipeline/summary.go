@@ -1,0 +1,85 @@
+package pipeline
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+)
+
+// Summary accounts for every delta of a run. Its JSON form is what
+// `standalone --json` prints.
+type Summary struct {
+	Read         int64    `json:"read"`
+	Rejected     int64    `json:"rejected"`
+	Published    int64    `json:"published"`
+	Duplicates   int64    `json:"duplicates"` // already in the stream (same external ID and version): not delivered again
+	Created      int64    `json:"created"`
+	Updated      int64    `json:"updated"`
+	Adopted      int64    `json:"adopted"`
+	Rekeyed      int64    `json:"rekeyed"`
+	StaleSkipped int64    `json:"stale_skipped"`
+	Held         int64    `json:"held"`
+	DeadLettered int64    `json:"dead_lettered"`
+	Exceptions   int64    `json:"exceptions"`
+	APICalls     int64    `json:"api_calls"`
+	DurationMS   int64    `json:"duration_ms"`
+	Policy       string   `json:"policy"`
+	Salesforce   string   `json:"salesforce"` // "embedded emulator" or the instance URL
+	Paused       string   `json:"paused,omitempty"`
+	Gaps         []string `json:"gaps,omitempty"`
+}
+
+// Finished is the number of published deltas that reached an outcome.
+func (s Summary) Finished() int64 {
+	return s.Created + s.Updated + s.Adopted + s.Rekeyed + s.StaleSkipped + s.Held + s.DeadLettered
+}
+
+// Check returns what does not add up; empty means every delta is accounted for.
+func (s Summary) Check() []string {
+	var gaps []string
+	if s.Rejected+s.Published+s.Duplicates != s.Read {
+		gaps = append(gaps, fmt.Sprintf("read %d but rejected %d + published %d + duplicates %d = %d",
+			s.Read, s.Rejected, s.Published, s.Duplicates, s.Rejected+s.Published+s.Duplicates))
+	}
+	if f := s.Finished(); f != s.Published {
+		why := "still in CONTACTS (not lost: a later run or the upserter service picks them up)"
+		if s.Paused != "" {
+			why = "waiting in CONTACTS because writes are paused: " + s.Paused
+		}
+		gaps = append(gaps, fmt.Sprintf("published %d but %d reached an outcome; %d %s", s.Published, f, s.Published-f, why))
+	}
+	return gaps
+}
+
+// WriteTable prints the summary for people.
+func (s Summary) WriteTable(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	row := func(name string, v int64, note string) { fmt.Fprintf(tw, "%s\t%d\t  %s\n", name, v, note) }
+	fmt.Fprintf(tw, "contactsync run\t\t  policy=%s, salesforce=%s\n", s.Policy, s.Salesforce)
+	row("read", s.Read, "input rows")
+	row("rejected", s.Rejected, "invalid at ingest (reasons logged per line)")
+	row("published", s.Published, "deltas accepted by JetStream")
+	if s.Duplicates > 0 {
+		row("duplicates", s.Duplicates, "same external ID and version already published")
+	}
+	row("created", s.Created, "new Contacts")
+	row("updated", s.Updated, "existing Contacts updated by external ID")
+	row("adopted", s.Adopted, "unlinked Contacts with the same email, linked to the external ID")
+	row("rekeyed", s.Rekeyed, "Contacts re-keyed by the email policy")
+	row("stale_skipped", s.StaleSkipped, "older than a version already applied, or superseded in the same batch")
+	row("held", s.Held, "not written: duplicate-rule conflict held for a steward")
+	row("dead_lettered", s.DeadLettered, "in the DLQ with Salesforce's reason (syncctl dlq list)")
+	row("exceptions", s.Exceptions, "Contact_Sync_Exception__c records written")
+	row("api_calls", s.APICalls, "Salesforce REST calls")
+	row("duration_ms", s.DurationMS, "")
+	tw.Flush()
+	if s.Paused != "" {
+		fmt.Fprintf(w, "writes paused: %s\n", s.Paused)
+	}
+	for _, g := range s.Gaps {
+		fmt.Fprintf(w, "GAP: %s\n", g)
+	}
+	if len(s.Gaps) == 0 {
+		fmt.Fprintln(w, "every delta is accounted for.")
+	}
+}

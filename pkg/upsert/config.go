@@ -1,0 +1,91 @@
+package upsert
+
+import (
+	"fmt"
+	"time"
+)
+
+// Config tunes an Upserter. The zero value is usable: every zero field takes
+// the default named in its comment.
+type Config struct {
+	// Partitions must equal the CONTACTS stream's partition count. Default 16.
+	Partitions int `envconfig:"SYNC_PARTITIONS" default:"16"`
+	// BatchSize is the most deltas pulled and sent in one collections call. Default 200 (the Salesforce maximum).
+	BatchSize int `envconfig:"SYNC_BATCH_SIZE" default:"200"`
+	// Linger is how long a pull waits for a full batch before sending what it has. Default 25ms.
+	Linger time.Duration `envconfig:"SYNC_LINGER" default:"25ms"`
+	// Object is the sObject written. Default "Contact".
+	Object string `envconfig:"SYNC_OBJECT" default:"Contact"`
+	// ExternalIDField is the upsert key. Default "External_Contact_ID__c".
+	ExternalIDField string `envconfig:"SF_EXTERNAL_ID_FIELD" default:"External_Contact_ID__c"`
+	// AckWait is the consumers' redelivery timeout; a long batch signals progress well inside it. Default 30s.
+	AckWait time.Duration `envconfig:"SYNC_ACK_WAIT" default:"30s"`
+	// PinnedTTL is how long a silent owner keeps a partition before another member can take it. Default 10s.
+	PinnedTTL time.Duration `envconfig:"SYNC_PINNED_TTL" default:"10s"`
+	// Heartbeat is the fleet membership heartbeat period (the members bucket TTL is 6s). Default 2s.
+	Heartbeat time.Duration `envconfig:"SYNC_HEARTBEAT" default:"2s"`
+	// MaxDeliver bounds redeliveries of one message (crash loops); the last delivery goes to the DLQ. Default 20.
+	MaxDeliver int `envconfig:"SYNC_MAX_DELIVER" default:"20"`
+	// RecordRetryMaxElapsed bounds retries of a record that keeps failing with a
+	// transient per-record error (e.g. UNABLE_TO_LOCK_ROW); then it goes to the DLQ. Default 2m.
+	RecordRetryMaxElapsed time.Duration `envconfig:"SYNC_RECORD_RETRY_MAX" default:"2m"`
+	// UsagePauseAt pauses the worker when Salesforce reports this fraction of
+	// the daily API allocation used (Sforce-Limit-Info). Default 0.9.
+	UsagePauseAt float64 `envconfig:"SF_API_USAGE_PAUSE_AT" default:"0.9"`
+	// LimitCheckInterval is how often a paused worker asks /limits whether the allocation has freed up. Default 1m.
+	LimitCheckInterval time.Duration `envconfig:"SF_LIMIT_CHECK_INTERVAL" default:"1m"`
+	// ShutdownTimeout bounds the finish of in-flight batches on Stop. Default 25s.
+	ShutdownTimeout time.Duration `envconfig:"SYNC_SHUTDOWN_TIMEOUT" default:"25s"`
+	// Member names this fleet member; empty = hostname-pid-random.
+	Member string `envconfig:"SYNC_MEMBER"`
+}
+
+func (c *Config) setDefaults() {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defd := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.Partitions, 16)
+	def(&c.BatchSize, 200)
+	def(&c.MaxDeliver, 20)
+	defd(&c.Linger, 25*time.Millisecond)
+	defd(&c.AckWait, 30*time.Second)
+	defd(&c.PinnedTTL, 10*time.Second)
+	defd(&c.Heartbeat, 2*time.Second)
+	defd(&c.RecordRetryMaxElapsed, 2*time.Minute)
+	defd(&c.LimitCheckInterval, time.Minute)
+	defd(&c.ShutdownTimeout, 25*time.Second)
+	if c.Object == "" {
+		c.Object = "Contact"
+	}
+	if c.ExternalIDField == "" {
+		c.ExternalIDField = "External_Contact_ID__c"
+	}
+	if c.UsagePauseAt == 0 {
+		c.UsagePauseAt = 0.9
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Partitions < 1 || c.Partitions > 1024:
+		return fmt.Errorf("upsert: Partitions (SYNC_PARTITIONS) = %d, want 1..1024", c.Partitions)
+	case c.BatchSize < 1 || c.BatchSize > 200:
+		return fmt.Errorf("upsert: BatchSize (SYNC_BATCH_SIZE) = %d, want 1..200 (the collections limit)", c.BatchSize)
+	case c.UsagePauseAt <= 0 || c.UsagePauseAt > 1:
+		return fmt.Errorf("upsert: UsagePauseAt (SF_API_USAGE_PAUSE_AT) = %v, want (0, 1]", c.UsagePauseAt)
+	case c.MaxDeliver < 2:
+		return fmt.Errorf("upsert: MaxDeliver (SYNC_MAX_DELIVER) = %d, want >= 2", c.MaxDeliver)
+	case c.Heartbeat >= 6*time.Second:
+		return fmt.Errorf("upsert: Heartbeat (SYNC_HEARTBEAT) = %v, want < 6s (the members bucket TTL)", c.Heartbeat)
+	case c.AckWait < time.Second:
+		return fmt.Errorf("upsert: AckWait (SYNC_ACK_WAIT) = %v, want >= 1s", c.AckWait)
+	}
+	return nil
+}

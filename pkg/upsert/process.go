@@ -1,0 +1,382 @@
+package upsert
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/contactsync/contactsync/pkg/bus"
+	"github.com/contactsync/contactsync/pkg/conflict"
+	"github.com/contactsync/contactsync/pkg/delta"
+	"github.com/contactsync/contactsync/pkg/salesforce"
+)
+
+// result is the decision for one message of a batch.
+type result struct {
+	pending bool // no decision (shutdown mid-batch): leave for redelivery
+	outcome Outcome
+	segment string
+	code    string // dead letter reason
+	message string
+}
+
+// batchRun carries one batch through processing.
+type batchRun struct {
+	u        *Upserter
+	p        int
+	msgs     []jetstream.Msg
+	res      []result
+	newState map[string]contactState
+	log      *zap.Logger
+}
+
+// process decides the outcome of every message of a batch. It returns when
+// every message has a decision, or when ctx is cancelled (the undecided ones
+// are left pending).
+func (u *Upserter) process(ctx context.Context, p int, msgs []jetstream.Msg, log *zap.Logger) []result {
+	b := &batchRun{u: u, p: p, msgs: msgs, res: make([]result, len(msgs)), newState: map[string]contactState{}, log: log}
+	var items []item
+	for i, m := range msgs {
+		b.res[i] = result{pending: true, segment: segmentOf(m.Subject())}
+		if md, err := m.Metadata(); err == nil && md.NumDelivered >= uint64(u.cfg.MaxDeliver) {
+			b.res[i] = result{outcome: DeadLettered, segment: b.res[i].segment, code: "MAX_DELIVERIES",
+				message: fmt.Sprintf("delivered %d times without completing (SYNC_MAX_DELIVER); check worker logs", md.NumDelivered)}
+			continue
+		}
+		d, err := delta.Decode(m.Data())
+		if err != nil {
+			b.res[i] = result{outcome: DeadLettered, segment: b.res[i].segment, code: "INVALID_DELTA", message: err.Error()}
+			continue
+		}
+		items = append(items, item{idx: i, delta: d, key: delta.Key(d.ExternalID)})
+	}
+	keys := make([]string, len(items))
+	for i, it := range items {
+		keys[i] = it.key
+	}
+	var state map[string]contactState
+	if err := retryForever(ctx, func() (err error) { state, err = u.state.load(ctx, p, keys); return err }, log, "read contact state"); err != nil {
+		return b.res
+	}
+	writes, stale := fold(items, state)
+	for _, it := range stale {
+		b.res[it.idx] = result{outcome: StaleSkipped, segment: it.delta.Segment}
+	}
+	b.write(ctx, writes)
+	b.publishEvents(ctx, writes)
+	if len(b.newState) > 0 {
+		if err := retryForever(ctx, func() error { return u.state.save(ctx, p, b.newState) }, log, "write contact state"); err != nil {
+			for _, w := range writes { // not recorded: redeliver rather than risk applying an older version later
+				b.leavePending(w)
+			}
+		}
+	}
+	return b.res
+}
+
+// write sends the writes, retrying transient failures, until each has an outcome.
+func (b *batchRun) write(ctx context.Context, writes []*write) {
+	u := b.u
+	bo := newBackoff()
+	start := time.Now()
+	pending := writes
+	isolate := false
+	for len(pending) > 0 {
+		if err := u.d.Gate.Wait(ctx); err != nil {
+			return
+		}
+		var next []*write
+		var err error
+		if isolate {
+			for _, w := range pending {
+				r, e := b.attempt(ctx, []*write{w})
+				next = append(next, r...)
+				if e != nil {
+					if salesforce.ClassOf(e) == salesforce.ClassPermanent {
+						b.fail(w, errorCode(e), e.Error())
+						next = next[:len(next)-1]
+						continue
+					}
+					err = e
+				}
+			}
+		} else {
+			next, err = b.attempt(ctx, pending)
+		}
+		if err != nil {
+			switch salesforce.ClassOf(err) {
+			case salesforce.ClassLimit:
+				u.d.Gate.pause("Salesforce answered REQUEST_LIMIT_EXCEEDED")
+				continue
+			case salesforce.ClassPermanent:
+				if !isolate {
+					// One bad record can fail a whole request; send records
+					// one by one to find it and keep the rest flowing.
+					b.log.Warn("request refused; isolating records", zap.Error(err))
+					isolate = true
+					continue
+				}
+			}
+			b.log.Warn("Salesforce request failed; retrying batch", zap.Error(err), zap.Int("records", len(next)))
+		}
+		pending = next
+		if len(pending) == 0 {
+			return
+		}
+		if err == nil && time.Since(start) > u.cfg.RecordRetryMaxElapsed {
+			for _, w := range pending {
+				b.fail(w, "RETRIES_EXHAUSTED", "transient error persisted for "+u.cfg.RecordRetryMaxElapsed.String()+": "+w.lastErr)
+			}
+			return
+		}
+		u.d.Stats.retries.Add(1)
+		if !sleepCtx(ctx, bo.NextBackOff()) {
+			return
+		}
+		for _, w := range pending {
+			for _, it := range w.items {
+				_ = b.msgs[it.idx].InProgress()
+			}
+		}
+	}
+}
+
+// attempt sends ws in one collections upsert and settles what it can. It
+// returns the writes to retry, and a whole-request error if there was one.
+func (b *batchRun) attempt(ctx context.Context, ws []*write) ([]*write, error) {
+	u := b.u
+	recs := make([]salesforce.Record, len(ws))
+	for i, w := range ws {
+		r := salesforce.Record(maps.Clone(w.fields))
+		r[u.cfg.ExternalIDField] = w.newest.delta.ExternalID
+		recs[i] = r
+	}
+	out, err := u.d.Salesforce.UpsertCollection(ctx, u.cfg.Object, u.cfg.ExternalIDField, recs, salesforce.WriteOptions{})
+	if err != nil {
+		return ws, err
+	}
+	if len(out) != len(ws) {
+		return ws, fmt.Errorf("upsert: %d results for %d records", len(out), len(ws))
+	}
+	var retry, refused []*write
+	var refusals []conflict.Refusal
+	for i, r := range out {
+		w := ws[i]
+		if r.Success {
+			o := Updated
+			if r.Created {
+				o = Created
+			}
+			b.settle(w, o, r.ID)
+			continue
+		}
+		e := salesforce.RecordError{StatusCode: "UNKNOWN_ERROR", Message: "record failed without an error"}
+		if len(r.Errors) > 0 {
+			e = r.Errors[0]
+		}
+		switch {
+		case e.StatusCode == "DUPLICATES_DETECTED" || e.StatusCode == "DUPLICATE_EXTERNAL_ID":
+			d := w.newest.delta
+			d.Fields = w.fields
+			refused = append(refused, w)
+			refusals = append(refusals, conflict.Refusal{Delta: d, Err: e})
+		case isTransient(salesforce.Classify(e.StatusCode, 0)):
+			w.lastErr = e.StatusCode + ": " + e.Message
+			retry = append(retry, w)
+		default:
+			b.fail(w, e.StatusCode, e.Message)
+		}
+	}
+	if len(refusals) > 0 {
+		r, err := b.resolve(ctx, refused, refusals)
+		retry = append(retry, r...)
+		if err != nil {
+			return retry, err
+		}
+	}
+	return retry, nil
+}
+
+// resolve applies the conflict policy to refused writes, one call per segment.
+func (b *batchRun) resolve(ctx context.Context, ws []*write, refusals []conflict.Refusal) ([]*write, error) {
+	bySeg := map[string][]int{}
+	var order []string
+	for i, r := range refusals {
+		s := r.Delta.Segment
+		if _, ok := bySeg[s]; !ok {
+			order = append(order, s)
+		}
+		bySeg[s] = append(bySeg[s], i)
+	}
+	var retry []*write
+	for _, seg := range order {
+		idx := bySeg[seg]
+		rs := make([]conflict.Refusal, len(idx))
+		for j, i := range idx {
+			rs[j] = refusals[i]
+		}
+		outs, err := b.u.d.Resolver.Resolve(ctx, seg, rs)
+		if err == nil && len(outs) != len(rs) {
+			err = fmt.Errorf("conflict: %d outcomes for %d refusals", len(outs), len(rs))
+		}
+		if err != nil {
+			for _, i := range idx {
+				retry = append(retry, ws[i])
+			}
+			return retry, err
+		}
+		for j, o := range outs {
+			w := ws[idx[j]]
+			w.event = o.Event
+			switch o.Action {
+			case "adopted":
+				b.settle(w, Adopted, o.ID)
+			case "rekeyed":
+				b.settle(w, Rekeyed, o.ID)
+			case "created":
+				b.settle(w, Created, o.ID)
+			case "held":
+				b.hold(w)
+			case "dead_letter":
+				code, msg := "CONFLICT_WRITE_FAILED", "conflict resolution failed"
+				if o.Err != nil {
+					code, msg = errorCode(o.Err), o.Err.Error()
+				}
+				b.fail(w, code, msg)
+			default: // "retry"
+				w.event = nil
+				if o.Err != nil {
+					w.lastErr = o.Err.Error()
+				}
+				retry = append(retry, w)
+			}
+		}
+	}
+	return retry, nil
+}
+
+// publishEvents sends the conflict events of settled writes to CONFLICTS
+// before their messages are acked; a write whose event cannot be published is
+// left for redelivery (the event key makes the retry idempotent).
+func (b *batchRun) publishEvents(ctx context.Context, writes []*write) {
+	for _, w := range writes {
+		if w.event == nil || b.res[w.newest.idx].pending {
+			continue
+		}
+		ev := w.event
+		err := b.u.publishWithRetry(ctx, func(ctx context.Context) error {
+			data, err := json.Marshal(ev)
+			if err != nil {
+				return err
+			}
+			_, err = b.u.js.Publish(ctx, bus.ConflictSubject(ev.Segment), data,
+				jetstream.WithMsgID(fmt.Sprintf("conflict:%s:%d", ev.Key(), ev.SourceVersion)))
+			return err
+		})
+		if err != nil {
+			b.log.Error("conflict event not published; leaving delta for redelivery", zap.Error(err))
+			b.leavePending(w)
+			continue
+		}
+		b.u.d.Stats.conflicts.Add(1)
+	}
+}
+
+// settle records a successful write: the newest delta gets the outcome, the
+// older ones folded into it count as superseded (stale_skipped).
+func (b *batchRun) settle(w *write, o Outcome, id string) {
+	for _, it := range w.items {
+		oc := StaleSkipped
+		if it.idx == w.newest.idx {
+			oc = o
+		}
+		b.res[it.idx] = result{outcome: oc, segment: it.delta.Segment}
+		b.newState[it.key] = contactState{ID: id, Version: it.delta.Version}
+	}
+}
+
+func (b *batchRun) hold(w *write) {
+	for _, it := range w.items {
+		b.res[it.idx] = result{outcome: Held, segment: it.delta.Segment}
+	}
+}
+
+func (b *batchRun) fail(w *write, code, msg string) {
+	for _, it := range w.items {
+		b.res[it.idx] = result{outcome: DeadLettered, segment: it.delta.Segment, code: code, message: msg}
+	}
+}
+
+func (b *batchRun) leavePending(w *write) {
+	for _, it := range w.items {
+		b.res[it.idx].pending = true
+	}
+}
+
+func isTransient(c salesforce.Class) bool {
+	return c == salesforce.ClassTransient || c == salesforce.ClassSession || c == salesforce.ClassLimit
+}
+
+func errorCode(err error) string {
+	var ae *salesforce.APIError
+	if errors.As(err, &ae) && ae.ErrorCode != "" {
+		return ae.ErrorCode
+	}
+	return "REQUEST_FAILED"
+}
+
+// segmentOf reads the segment token of a stored delta subject
+// (contacts.delta.<segment>.<partition>.<key>).
+func segmentOf(subject string) string {
+	parts := strings.Split(subject, ".")
+	if len(parts) >= 3 {
+		return parts[2]
+	}
+	return ""
+}
+
+func newBackoff() *backoff.ExponentialBackOff {
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = 200 * time.Millisecond
+	bo.MaxInterval = 10 * time.Second
+	bo.MaxElapsedTime = 0 // callers bound retries themselves
+	bo.Reset()
+	return bo
+}
+
+// retryForever retries f with backoff until it succeeds or ctx ends.
+func retryForever(ctx context.Context, f func() error, log *zap.Logger, what string) error {
+	bo := newBackoff()
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		log.Warn(what+" failed; retrying", zap.Error(err))
+		if !sleepCtx(ctx, bo.NextBackOff()) {
+			return ctx.Err()
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
