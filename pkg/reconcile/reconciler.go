@@ -1,0 +1,359 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/contactsync/contactsync/pkg/bus"
+	"github.com/contactsync/contactsync/pkg/conflict"
+	"github.com/contactsync/contactsync/pkg/salesforce"
+)
+
+// SF is what the reconciler needs from the Salesforce client.
+type SF interface {
+	UpsertCollection(ctx context.Context, sobject, extIDField string, recs []salesforce.Record, o salesforce.WriteOptions) ([]salesforce.SaveResult, error)
+}
+
+// Error codes of dead letters the reconciler raises itself.
+const (
+	CodeBadEvent       = "INVALID_CONFLICT_EVENT" // not a decodable conflict event
+	CodeMaxDeliveries  = "MAX_DELIVERIES"         // still failing on the last delivery
+	conflictsMsgIDBase = bus.StreamConflicts + ":"
+)
+
+// ErrStarted is returned by Start on a Reconciler that was already started.
+var ErrStarted = errors.New("reconcile: already started")
+
+// Stats are running totals.
+type Stats struct {
+	Events       int64 `json:"events"`        // messages settled (acked, dead-lettered or handed back)
+	Written      int64 `json:"written"`       // exception records upserted
+	Created      int64 `json:"created"`       // of which new records
+	DeadLettered int64 `json:"dead_lettered"` // events sent to the DLQ
+	Retried      int64 `json:"retried"`       // events handed back for redelivery, and batch retries in place
+	Batches      int64 `json:"batches"`
+}
+
+// Reconciler consumes CONFLICTS and writes Contact_Sync_Exception__c records.
+type Reconciler struct {
+	js  jetstream.JetStream
+	sf  SF
+	cfg Config
+	log *zap.Logger
+
+	mu      sync.Mutex
+	started bool
+	iter    jetstream.MessagesContext
+	cancel  context.CancelFunc // aborts in-flight work (phase two of Stop)
+	wg      sync.WaitGroup
+
+	events, written, created, dead, retried, batches atomic.Int64
+}
+
+// New returns a Reconciler; Start runs it.
+func New(js jetstream.JetStream, sf SF, cfg Config, log *zap.Logger) (*Reconciler, error) {
+	if js == nil || sf == nil {
+		return nil, errors.New("reconcile: JetStream and Salesforce client are required")
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Reconciler{js: js, sf: sf, cfg: cfg.withDefaults(), log: log.Named("reconciler")}, nil
+}
+
+// Stats returns the running totals.
+func (r *Reconciler) Stats() Stats {
+	return Stats{Events: r.events.Load(), Written: r.written.Load(), Created: r.created.Load(),
+		DeadLettered: r.dead.Load(), Retried: r.retried.Load(), Batches: r.batches.Load()}
+}
+
+// Start creates (or updates) the durable consumer and starts consuming in
+// its own goroutine. ctx bounds the setup only; Stop ends the run.
+func (r *Reconciler) Start(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.started {
+		return ErrStarted
+	}
+	cons, err := r.js.CreateOrUpdateConsumer(ctx, bus.StreamConflicts, r.cfg.consumerConfig())
+	if err != nil {
+		return fmt.Errorf("reconcile: consumer %s: %w", r.cfg.Durable, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(2 * r.cfg.BatchSize))
+	if err != nil {
+		return fmt.Errorf("reconcile: consume %s: %w", r.cfg.Durable, err)
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r.started, r.iter, r.cancel = true, it, cancel
+	r.wg.Add(1)
+	go r.loop(runCtx, it)
+	r.log.Info("reconciler started", zap.String("consumer", r.cfg.Durable))
+	return nil
+}
+
+// Stop shuts down in two phases: stop pulling and finish the events already
+// received; if ctx ends first, cancel in-flight calls (their events are
+// redelivered later). It returns after the goroutine has exited; the error
+// is ctx's when phase two was needed. The caller drains the NATS connection
+// afterwards.
+func (r *Reconciler) Stop(ctx context.Context) error {
+	r.mu.Lock()
+	if !r.started {
+		r.mu.Unlock()
+		return nil
+	}
+	it, cancel := r.iter, r.cancel
+	r.mu.Unlock()
+
+	it.Drain()
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		cancel()
+		<-done
+	}
+	cancel()
+	r.log.Info("reconciler stopped", zap.Int64("written", r.written.Load()),
+		zap.Int64("dead_lettered", r.dead.Load()), zap.Int64("retried", r.retried.Load()))
+	return err
+}
+
+func (r *Reconciler) loop(ctx context.Context, it jetstream.MessagesContext) {
+	defer r.wg.Done()
+	for {
+		first, err := it.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return
+			}
+			r.log.Warn("pull failed", zap.Error(err))
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(r.cfg.RetryInitial):
+			}
+			continue
+		}
+		batch := []jetstream.Msg{first}
+		deadline := time.Now().Add(r.cfg.Linger)
+		for len(batch) < r.cfg.BatchSize {
+			wait := time.Until(deadline)
+			if wait <= 0 {
+				break
+			}
+			m, err := it.Next(jetstream.NextMaxWait(wait))
+			if err != nil {
+				break // linger over, or closed (seen by the next outer Next)
+			}
+			batch = append(batch, m)
+		}
+		rep := r.process(ctx, batch)
+		r.batches.Add(1)
+		if r.cfg.OnBatch != nil {
+			r.cfg.OnBatch(rep)
+		}
+	}
+}
+
+// group is the events of one key in a batch.
+type group struct {
+	key   string
+	event conflict.Event // the newest
+	msgs  []jetstream.Msg
+}
+
+// process settles one batch; every message is acked, termed (after its
+// dead letter is stored) or handed back.
+func (r *Reconciler) process(ctx context.Context, msgs []jetstream.Msg) Report {
+	rep := Report{Events: len(msgs)}
+	var groups []*group
+	byKey := map[string]*group{}
+	for _, m := range msgs {
+		ev, err := conflict.DecodeEvent(m.Data())
+		if err != nil {
+			r.deadLetter(ctx, m, CodeBadEvent, err.Error(), &rep)
+			continue
+		}
+		k := ev.Key()
+		g := byKey[k]
+		if g == nil {
+			g = &group{key: k, event: ev}
+			byKey[k] = g
+			groups = append(groups, g)
+		} else if ev.SeenAt.After(g.event.SeenAt) || (ev.SeenAt.Equal(g.event.SeenAt) && ev.SourceVersion > g.event.SourceVersion) {
+			g.event = ev
+		}
+		g.msgs = append(g.msgs, m)
+	}
+	if len(groups) == 0 {
+		r.events.Add(int64(len(msgs)))
+		return rep
+	}
+	recs := make([]salesforce.Record, len(groups))
+	for i, g := range groups {
+		recs[i] = Record(g.event, r.cfg.KeyField, r.cfg.PayloadLimit)
+	}
+	res, err := r.write(ctx, recs, msgs, &rep)
+	if err != nil {
+		r.log.Error("exception batch not written; events handed back", zap.Int("events", len(msgs)), zap.Error(err))
+		for _, g := range groups {
+			for _, m := range g.msgs {
+				r.handBack(ctx, m, "WRITE_FAILED", err.Error(), &rep)
+			}
+		}
+		r.events.Add(int64(len(msgs)))
+		return rep
+	}
+	for i, g := range groups {
+		sr := res[i]
+		if sr.Success {
+			for _, m := range g.msgs {
+				if err := m.Ack(); err != nil {
+					r.log.Warn("ack failed; event will be redelivered and rewritten", zap.Error(err))
+				}
+			}
+			rep.Written++
+			if sr.Created {
+				rep.Created++
+			}
+			continue
+		}
+		e := salesforce.RecordError{StatusCode: "UNKNOWN_ERROR", Message: "record failed without an error"}
+		if len(sr.Errors) > 0 {
+			e = sr.Errors[0]
+		}
+		for _, m := range g.msgs {
+			if transient(salesforce.Classify(e.StatusCode, 0)) {
+				r.handBack(ctx, m, e.StatusCode, e.Message, &rep)
+			} else {
+				r.deadLetter(ctx, m, e.StatusCode, e.Message, &rep)
+			}
+		}
+	}
+	r.events.Add(int64(len(msgs)))
+	r.written.Add(int64(rep.Written))
+	r.created.Add(int64(rep.Created))
+	return rep
+}
+
+// write upserts recs, retrying transient whole-call failures in place with
+// exponential backoff while the messages are kept in progress.
+func (r *Reconciler) write(ctx context.Context, recs []salesforce.Record, msgs []jetstream.Msg, rep *Report) ([]salesforce.SaveResult, error) {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = r.cfg.RetryInitial, r.cfg.RetryMax, r.cfg.RetryElapsed
+	b.Reset()
+	for {
+		cctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
+		res, err := r.sf.UpsertCollection(cctx, r.cfg.Object, r.cfg.KeyField, recs, salesforce.WriteOptions{})
+		cancel()
+		if err == nil && len(res) != len(recs) {
+			err = fmt.Errorf("reconcile: %d results for %d records", len(res), len(recs))
+		}
+		if err == nil {
+			return res, nil
+		}
+		if ctx.Err() != nil || !transient(salesforce.ClassOf(err)) {
+			return nil, err
+		}
+		wait := b.NextBackOff()
+		if wait == backoff.Stop {
+			return nil, err
+		}
+		r.retried.Add(1)
+		r.log.Warn("exception batch failed; retrying", zap.Duration("in", wait), zap.Error(err))
+		for _, m := range msgs {
+			_ = m.InProgress()
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// handBack returns m for redelivery after a backoff; on its last delivery it
+// goes to the DLQ instead, so nothing is dropped silently.
+func (r *Reconciler) handBack(ctx context.Context, m jetstream.Msg, code, msg string, rep *Report) {
+	n := deliveries(m)
+	if n >= uint64(r.cfg.MaxDeliver) {
+		r.deadLetter(ctx, m, code, fmt.Sprintf("%s (after %d deliveries)", msg, n), rep)
+		return
+	}
+	delay := r.cfg.RetryInitial << min(n, 16)
+	if delay > r.cfg.RetryMax || delay <= 0 {
+		delay = r.cfg.RetryMax
+	}
+	if err := m.NakWithDelay(delay); err != nil {
+		r.log.Warn("nak failed; event will be redelivered after AckWait", zap.Error(err))
+	}
+	rep.Retried++
+	r.retried.Add(1)
+}
+
+// deadLetter stores m on the DLQ with the reason, then terms it. If the DLQ
+// publish fails the message is left for redelivery instead.
+func (r *Reconciler) deadLetter(ctx context.Context, m jetstream.Msg, code, reason string, rep *Report) {
+	var seq uint64
+	if md, err := m.Metadata(); err == nil {
+		seq = md.Sequence.Stream
+	}
+	h := nats.Header{}
+	for k, v := range m.Headers() {
+		h[k] = v
+	}
+	// bus.PublishDeadLetter derives the dedup ID dlq:CONTACTS:<seq> from
+	// StreamSeq; a CONFLICTS sequence would collide with a delta's, so the
+	// ID is passed as a header instead (dlq:CONFLICTS:<seq>).
+	h.Set(jetstream.MsgIDHeader, conflictsMsgIDBase+strconv.FormatUint(seq, 10))
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err := bus.PublishDeadLetter(pctx, r.js, bus.DeadLetter{
+		Subject: m.Subject(), Data: m.Data(), Header: h,
+		ErrorCode: code, Message: reason, Deliveries: deliveries(m),
+	})
+	if err != nil {
+		r.log.Error("dead letter not stored; event left for redelivery", zap.String("code", code), zap.Error(err))
+		_ = m.NakWithDelay(r.cfg.RetryMax)
+		rep.Retried++
+		r.retried.Add(1)
+		return
+	}
+	if err := m.Term(); err != nil {
+		r.log.Warn("term failed; the dead letter is stored once (dedup)", zap.Error(err))
+	}
+	r.log.Warn("conflict event dead-lettered", zap.String("subject", m.Subject()), zap.Uint64("stream_seq", seq),
+		zap.String("code", code))
+	rep.DeadLettered++
+	r.dead.Add(1)
+}
+
+func deliveries(m jetstream.Msg) uint64 {
+	if md, err := m.Metadata(); err == nil {
+		return md.NumDelivered
+	}
+	return 1
+}
+
+func transient(c salesforce.Class) bool {
+	return c == salesforce.ClassTransient || c == salesforce.ClassSession || c == salesforce.ClassLimit
+}
