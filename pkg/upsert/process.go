@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -45,7 +44,7 @@ func (u *Upserter) process(ctx context.Context, p int, msgs []jetstream.Msg, log
 	b := &batchRun{u: u, p: p, msgs: msgs, res: make([]result, len(msgs)), newState: map[string]contactState{}, log: log}
 	var items []item
 	for i, m := range msgs {
-		b.res[i] = result{pending: true, segment: segmentOf(m.Subject())}
+		b.res[i] = result{pending: true, segment: bus.SegmentOf(m.Subject())}
 		if md, err := m.Metadata(); err == nil && md.NumDelivered >= uint64(u.cfg.MaxDeliver) {
 			b.res[i] = result{outcome: DeadLettered, segment: b.res[i].segment, code: "MAX_DELIVERIES",
 				message: fmt.Sprintf("delivered %d times without completing (SYNC_MAX_DELIVER); check worker logs", md.NumDelivered)}
@@ -237,21 +236,21 @@ func (b *batchRun) resolve(ctx context.Context, ws []*write, refusals []conflict
 			w := ws[idx[j]]
 			w.event = o.Event
 			switch o.Action {
-			case "adopted":
+			case conflict.ActionAdopted:
 				b.settle(w, Adopted, o.ID)
-			case "rekeyed":
+			case conflict.ActionRekeyed:
 				b.settle(w, Rekeyed, o.ID)
-			case "created":
+			case conflict.ActionCreated:
 				b.settle(w, Created, o.ID)
-			case "held":
+			case conflict.ActionHeld:
 				b.hold(w)
-			case "dead_letter":
+			case conflict.ActionDeadLetter:
 				code, msg := "CONFLICT_WRITE_FAILED", "conflict resolution failed"
 				if o.Err != nil {
 					code, msg = errorCode(o.Err), o.Err.Error()
 				}
 				b.fail(w, code, msg)
-			default: // "retry"
+			default: // conflict.ActionRetry
 				w.event = nil
 				if o.Err != nil {
 					w.lastErr = o.Err.Error()
@@ -331,16 +330,6 @@ func errorCode(err error) string {
 		return ae.ErrorCode
 	}
 	return "REQUEST_FAILED"
-}
-
-// segmentOf reads the segment token of a stored delta subject
-// (contacts.delta.<segment>.<partition>.<key>).
-func segmentOf(subject string) string {
-	parts := strings.Split(subject, ".")
-	if len(parts) >= 3 {
-		return parts[2]
-	}
-	return ""
 }
 
 func newBackoff() *backoff.ExponentialBackOff {

@@ -1,0 +1,426 @@
+package upsert_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/goleak"
+
+	"github.com/contactsync/contactsync/pkg/bus"
+	"github.com/contactsync/contactsync/pkg/conflict"
+	"github.com/contactsync/contactsync/pkg/delta"
+	"github.com/contactsync/contactsync/pkg/salesforce"
+	"github.com/contactsync/contactsync/pkg/sfsim"
+	"github.com/contactsync/contactsync/pkg/upsert"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"))
+}
+
+// env is one test's real parts: an embedded JetStream server with the
+// topology, the Salesforce emulator over HTTP and a client for it.
+type env struct {
+	t     *testing.T
+	ns    *bus.Embedded
+	js    jetstream.JetStream
+	nc    *nats.Conn
+	srv   *sfsim.Server
+	sf    *salesforce.Client
+	stats *upsert.Stats
+	gate  *upsert.Gate
+	cfg   upsert.Config
+}
+
+func newEnv(t *testing.T, sfcfg sfsim.Config) *env {
+	t.Helper()
+	ns, err := bus.StartEmbedded(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := bus.Ensure(ctx, js, bus.Topology{}); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := sfsim.New(sfcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	sf, err := salesforce.New(ctx, salesforce.Config{LoginURL: srv.URL(), ClientID: "contactsync", ClientSecret: "contactsync-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := upsert.Config{AckWait: 3 * time.Second, PinnedTTL: 2 * time.Second, Heartbeat: 300 * time.Millisecond,
+		LimitCheckInterval: 200 * time.Millisecond, ShutdownTimeout: 5 * time.Second, RecordRetryMaxElapsed: 20 * time.Second}
+	e := &env{t: t, ns: ns, js: js, nc: nc, srv: srv, sf: sf, stats: &upsert.Stats{}, cfg: cfg}
+	e.gate = upsert.NewGate(sf, 0.9, cfg.LimitCheckInterval, nil)
+	return e
+}
+
+// startUpserter starts a fleet member on its own NATS connection and returns
+// it with that connection (close the connection to simulate a crash).
+func (e *env) startUpserter(name string) (*upsert.Upserter, *nats.Conn) {
+	e.t.Helper()
+	nc, err := nats.Connect(e.ns.ClientURL())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cfg := e.cfg
+	cfg.Member = name
+	u, err := upsert.New(cfg, upsert.Deps{NATS: nc, Salesforce: e.sf, Resolver: conflict.NewResolver(e.sf, conflict.Config{}, nil),
+		Stats: e.stats, Gate: e.gate})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := u.Start(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { u.Stop(); nc.Close() })
+	return u, nc
+}
+
+func (e *env) publish(ds ...delta.Delta) {
+	e.t.Helper()
+	for _, d := range ds {
+		b, err := json.Marshal(d)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		e.publishRaw(d.Subject(), b, d.MsgID())
+	}
+}
+
+func (e *env) publishRaw(subject string, data []byte, id string) {
+	e.t.Helper()
+	if _, err := e.js.Publish(context.Background(), subject, data, jetstream.WithMsgID(id)); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// waitDone waits until n deltas reached an outcome.
+func (e *env) waitDone(n int64, timeout time.Duration) upsert.Snapshot {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		s := e.stats.Snapshot()
+		if s.Done() >= n {
+			return s
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("only %d of %d deltas reached an outcome: %+v", s.Done(), n, s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func contactDelta(id string, v int64, fields map[string]any) delta.Delta {
+	return delta.Delta{Schema: delta.SchemaV1, ExternalID: id, Segment: "emea", Version: v, Fields: fields}
+}
+
+// contacts returns the emulator's contacts by external ID, failing on duplicates.
+func (e *env) contacts() map[string]map[string]any {
+	e.t.Helper()
+	out := map[string]map[string]any{}
+	for _, r := range e.srv.Records("Contact") {
+		x, _ := r["External_Contact_ID__c"].(string)
+		if _, dup := out[x]; dup && x != "" {
+			e.t.Fatalf("two Contacts with external ID %q", x)
+		}
+		out[x] = r
+	}
+	return out
+}
+
+func TestNewestVersionWinsAcrossUpserters(t *testing.T) {
+	e := newEnv(t, sfsim.Config{})
+	const contacts, versions = 300, 5
+	var ds []delta.Delta
+	for i := range contacts {
+		id := fmt.Sprintf("MC/%d é.x", i) // needs key encoding
+		for v := 1; v <= versions; v++ {
+			ds = append(ds, contactDelta(id, int64(v), map[string]any{
+				"LastName": fmt.Sprintf("Last %d", i), "Title": fmt.Sprintf("v%d", v), "Email": fmt.Sprintf("c%d@example.com", i)}))
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	r.Shuffle(len(ds), func(i, j int) { ds[i], ds[j] = ds[j], ds[i] })
+	for i := range 3 {
+		e.startUpserter(fmt.Sprintf("m%d", i))
+	}
+	e.publish(ds...)
+	s := e.waitDone(int64(len(ds)), 60*time.Second)
+
+	if s.Created != contacts {
+		t.Errorf("created = %d, want %d", s.Created, contacts)
+	}
+	if got := s.Done(); got != int64(len(ds)) {
+		t.Errorf("outcomes = %d, want exactly %d (each delta once)", got, len(ds))
+	}
+	if s.DeadLettered != 0 || s.Held != 0 {
+		t.Errorf("unexpected dead letters/holds: %+v", s)
+	}
+	cs := e.contacts()
+	if len(cs) != contacts {
+		t.Fatalf("%d contacts in Salesforce, want %d", len(cs), contacts)
+	}
+	for i := range contacts {
+		c := cs[fmt.Sprintf("MC/%d é.x", i)]
+		if c["Title"] != fmt.Sprintf("v%d", versions) {
+			t.Fatalf("contact %d has Title %v, want the newest version v%d", i, c["Title"], versions)
+		}
+	}
+	// A redelivered or replayed old version changes nothing.
+	before := e.stats.Snapshot()
+	old := contactDelta("MC/0 é.x", 2, map[string]any{"LastName": "Old", "Title": "v2"})
+	old.Source = "replay" // different bytes, same version
+	b, _ := json.Marshal(old)
+	e.publishRaw(old.Subject(), b, "replay-1")
+	after := e.waitDone(before.Done()+1, 20*time.Second)
+	if after.StaleSkipped != before.StaleSkipped+1 {
+		t.Errorf("replayed old version: stale_skipped %d → %d, want +1", before.StaleSkipped, after.StaleSkipped)
+	}
+	if c := e.contacts()["MC/0 é.x"]; c["Title"] != "v5" {
+		t.Errorf("replay of an older version overwrote the contact: Title %v", c["Title"])
+	}
+}
+
+func TestKilledUpserterPartitionsMove(t *testing.T) {
+	e := newEnv(t, sfsim.Config{Faults: sfsim.Faults{LatencyMS: 50}})
+	a, anc := e.startUpserter("a")
+	b, _ := e.startUpserter("b")
+	waitOwned(t, a, b, 16)
+
+	const contacts = 400
+	var ds []delta.Delta
+	for i := range contacts {
+		for v := 1; v <= 3; v++ {
+			ds = append(ds, contactDelta(fmt.Sprintf("K%d", i), int64(v), map[string]any{"LastName": "K", "Title": fmt.Sprintf("v%d", v)}))
+		}
+	}
+	e.publish(ds...)
+	// Crash a while it has work in flight: its connection dies without acks.
+	deadline := time.Now().Add(20 * time.Second)
+	for e.stats.Snapshot().Batches < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	anc.Close()
+	a.Stop()
+
+	s := e.waitDone(int64(len(ds)), 90*time.Second)
+	if s.Created != contacts {
+		t.Errorf("created = %d, want %d (no contact twice, none lost)", s.Created, contacts)
+	}
+	if got := len(b.Owned()); got != 16 {
+		t.Errorf("survivor owns %d partitions, want all 16", got)
+	}
+	cs := e.contacts()
+	if len(cs) != contacts {
+		t.Fatalf("%d contacts, want %d", len(cs), contacts)
+	}
+	for i := range contacts {
+		if c := cs[fmt.Sprintf("K%d", i)]; c["Title"] != "v3" {
+			t.Fatalf("contact K%d Title %v, want v3", i, c["Title"])
+		}
+	}
+}
+
+func waitOwned(t *testing.T, a, b *upsert.Upserter, total int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for len(a.Owned())+len(b.Owned()) != total || len(a.Owned()) == 0 || len(b.Owned()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("partitions not balanced: a=%v b=%v", a.Owned(), b.Owned())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if d := len(a.Owned()) - len(b.Owned()); d > 1 || d < -1 {
+		t.Fatalf("unbalanced: a=%v b=%v", a.Owned(), b.Owned())
+	}
+}
+
+func TestTransientFaultsAndTokenExpiry(t *testing.T) {
+	e := newEnv(t, sfsim.Config{Seed: 3, Faults: sfsim.Faults{ErrorRate: 0.2, Errors: []string{"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "HTML_502"}}})
+	e.startUpserter("a")
+	var ds []delta.Delta
+	for i := range 200 {
+		for v := 1; v <= 3; v++ {
+			ds = append(ds, contactDelta(fmt.Sprintf("T%d", i), int64(v), map[string]any{"LastName": "T", "Title": fmt.Sprintf("v%d", v)}))
+		}
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Add(1)
+	go func() { // expire sessions while the run is under way
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+				e.srv.ExpireSessions()
+			}
+		}
+	}()
+	for _, d := range ds {
+		e.publish(d)
+	}
+	s := e.waitDone(int64(len(ds)), 60*time.Second)
+	close(stop)
+	wg.Wait()
+	if s.DeadLettered != 0 {
+		t.Errorf("dead_lettered = %d; transient faults must be retried, not dead-lettered", s.DeadLettered)
+	}
+	if s.Retries == 0 {
+		t.Error("expected retries with a 20% fault rate")
+	}
+	for i, c := 0, e.contacts(); i < 200; i++ {
+		if c[fmt.Sprintf("T%d", i)]["Title"] != "v3" {
+			t.Fatalf("T%d: Title %v, want v3 (order kept through retries)", i, c[fmt.Sprintf("T%d", i)]["Title"])
+		}
+	}
+}
+
+func TestDailyLimitPausesFleet(t *testing.T) {
+	e := newEnv(t, sfsim.Config{DailyLimit: 10})
+	e.cfg.BatchSize = 10
+	e.startUpserter("a")
+	var ds []delta.Delta
+	for i := range 500 {
+		ds = append(ds, contactDelta(fmt.Sprintf("L%d", i), 1, map[string]any{"LastName": "L"}))
+	}
+	e.publish(ds...)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if paused, _ := e.gate.Paused(); paused {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("fleet did not pause near the daily limit")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	calls := e.srv.Stats().APICalls
+	// While paused the fleet spends at most one /limits call per check interval.
+	time.Sleep(5 * e.cfg.LimitCheckInterval) // observe the paused fleet for a few intervals
+	if extra := e.srv.Stats().APICalls - calls; extra > 6 {
+		t.Errorf("paused fleet made %d calls in 5 check intervals", extra)
+	}
+	s := e.stats.Snapshot()
+	if s.DeadLettered != 0 {
+		t.Errorf("dead_lettered = %d: a spent allocation must pause, not drop", s.DeadLettered)
+	}
+	if s.Done() >= int64(len(ds)) {
+		t.Fatalf("everything finished under a 10-call limit?")
+	}
+	info, err := e.js.Stream(context.Background(), bus.StreamContacts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	si, _ := info.Info(context.Background())
+	if si.State.Msgs != uint64(len(ds)) {
+		t.Errorf("stream holds %d deltas, want all %d kept", si.State.Msgs, len(ds))
+	}
+}
+
+func TestBadInputEndsInDLQWithReason(t *testing.T) {
+	e := newEnv(t, sfsim.Config{})
+	e.startUpserter("a")
+	bad := []struct {
+		d    delta.Delta
+		code string
+	}{
+		{contactDelta("B1", 1, map[string]any{"LastName": "B", "Email": "not-an-email"}), "INVALID_EMAIL_ADDRESS"},
+		{contactDelta("B2", 1, map[string]any{"LastName": string(make([]byte, 81))}), "STRING_TOO_LONG"},
+		{contactDelta("B3", 1, map[string]any{"FirstName": "No last name"}), "REQUIRED_FIELD_MISSING"},
+		{contactDelta("B4", 1, map[string]any{"LastName": "B", "Shoe_Size__c": 42}), "INVALID_FIELD"},
+	}
+	for i := range bad {
+		if bad[i].code == "STRING_TOO_LONG" {
+			bad[i].d.Fields["LastName"] = fmt.Sprintf("%081d", 0)
+		}
+		e.publish(bad[i].d)
+	}
+	e.publishRaw("contacts.delta.emea.broken", []byte(`{"schema":"contact.delta/v1",`), "broken-1")
+	good := contactDelta("B5", 1, map[string]any{"LastName": "Good"})
+	e.publish(good)
+	s := e.waitDone(int64(len(bad)+2), 30*time.Second)
+	if s.DeadLettered != int64(len(bad)+1) || s.Created != 1 {
+		t.Fatalf("outcomes %+v; want %d dead letters and the good one created", s, len(bad)+1)
+	}
+	// Each dead letter carries Salesforce's (or the decoder's) reason.
+	codes := map[string]bool{}
+	cons, err := e.js.OrderedConsumer(context.Background(), bus.StreamDLQ, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(10, jetstream.FetchMaxWait(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range batch.Messages() {
+		codes[m.Headers().Get(bus.HeaderErrorCode)] = true
+		if m.Headers().Get(bus.HeaderErrorMessage) == "" {
+			t.Errorf("dead letter %s has no message", m.Headers().Get(bus.HeaderErrorCode))
+		}
+	}
+	for _, b := range bad {
+		if !codes[b.code] {
+			t.Errorf("no dead letter with code %s (got %v)", b.code, codes)
+		}
+	}
+	if !codes["INVALID_DELTA"] {
+		t.Errorf("malformed delta not dead-lettered as INVALID_DELTA (got %v)", codes)
+	}
+}
+
+func TestConflictHeldAndPublished(t *testing.T) {
+	e := newEnv(t, sfsim.Config{})
+	if _, err := e.srv.Insert("Contact", map[string]any{"LastName": "Existing", "Email": "o'brien@example.com", "External_Contact_ID__c": "OTHER-1"}); err != nil {
+		t.Fatal(err)
+	}
+	e.startUpserter("a")
+	e.publish(contactDelta("NEW-1", 1, map[string]any{"LastName": "New", "Email": "O'Brien@Example.com"}))
+	s := e.waitDone(1, 30*time.Second)
+	if s.Held != 1 || s.ConflictEvents != 1 {
+		t.Fatalf("strict policy: want held=1 and one conflict event, got %+v", s)
+	}
+	cons, err := e.js.OrderedConsumer(context.Background(), bus.StreamConflicts, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := conflict.DecodeEvent(m.Data())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Kind != conflict.KindEmailConflict || ev.IncomingExternalID != "NEW-1" || len(ev.ExistingExternalIDs) != 1 || ev.ExistingExternalIDs[0] != "OTHER-1" {
+		t.Fatalf("event = %+v", ev)
+	}
+	if n := len(e.contacts()); n != 1 {
+		t.Fatalf("%d contacts: a held conflict must not write", n)
+	}
+}
