@@ -10,11 +10,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -22,34 +19,39 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
+	"github.com/contactsync/contactsync/pkg/bus"
 	"github.com/contactsync/contactsync/pkg/reconcile"
 	"github.com/contactsync/contactsync/pkg/salesforce"
+	"github.com/contactsync/contactsync/pkg/telemetry"
 )
 
-// config is the reconciler's environment.
 type config struct {
-	NATSURL          string        `envconfig:"NATS_URL" default:"nats://127.0.0.1:4222" desc:"NATS server URL(s), comma-separated"`
-	SFLoginURL       string        `envconfig:"SF_LOGIN_URL" required:"true" desc:"My Domain URL of the org, or an sfsim URL"`
-	SFAuth           string        `envconfig:"SF_AUTH" default:"client_credentials" desc:"client_credentials or jwt"`
-	SFClientID       string        `envconfig:"SF_CLIENT_ID" desc:"connected app consumer key"`
-	SFClientSecret   string        `envconfig:"SF_CLIENT_SECRET" desc:"consumer secret (client_credentials)"`
-	SFUsername       string        `envconfig:"SF_USERNAME" desc:"integration user (jwt)"`
-	SFPrivateKeyFile string        `envconfig:"SF_PRIVATE_KEY_FILE" desc:"PEM key signing the JWT (jwt)"`
-	SFAPIVersion     string        `envconfig:"SF_API_VERSION" default:"60.0" desc:"REST API version"`
-	MetricsAddr      string        `envconfig:"METRICS_ADDR" desc:"listen address for /metrics and /healthz; empty = off"`
-	LogLevel         string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
-	ShutdownTimeout  time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s" desc:"time to finish in-flight batches on SIGTERM"`
+	NATSURL         string        `envconfig:"NATS_URL" required:"true" desc:"NATS server URL(s), comma-separated"`
+	MetricsAddr     string        `envconfig:"METRICS_ADDR" default:":9090" desc:"listen address for /metrics and /healthz; empty = off"`
+	LogLevel        string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s" desc:"time to finish in-flight batches on SIGTERM"`
+	salesforce.Env
 	reconcile.Config
 }
+
+const help = `reconciler: consumes conflict events (stream CONFLICTS, durable consumer
+"reconciler") and upserts them into Salesforce as Contact_Sync_Exception__c
+records by Exception_Key__c, 200 per sObject Collections call. Replays and
+redeliveries refresh Last_Seen__c on the existing record; a steward's
+Status__c is never overwritten. Events Salesforce refuses go to the DLQ
+(contacts.dlq.<segment>) with the reason.
+
+Usage: reconciler [--help]
+
+Environment:
+`
 
 func main() {
 	fs := flag.NewFlagSet("reconciler", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "reconciler: writes conflict events (stream CONFLICTS) as Contact_Sync_Exception__c records.\n\nUsage: reconciler [--help]\n\nEnvironment:\n")
+		fmt.Fprint(fs.Output(), help)
 		_ = envconfig.Usagef("", &config{}, fs.Output(), envconfig.DefaultTableFormat)
 	}
 	if err := fs.Parse(os.Args[1:]); err != nil {
@@ -72,67 +74,72 @@ func main() {
 	}
 }
 
-// run connects, runs the reconciler until ctx ends, and shuts down in two
-// phases (finish in-flight batches, then cancel), draining NATS last.
+// run connects, runs the reconciler until ctx ends, then shuts down in two
+// phases (finish in-flight batches, then cancel) and drains NATS last.
 func run(ctx context.Context, cfg config) error {
-	log, err := newLogger(cfg.LogLevel)
+	log, err := telemetry.NewLogger(cfg.LogLevel)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
-
-	sf, err := salesforce.New(ctx, salesforce.Config{
-		LoginURL: cfg.SFLoginURL, Auth: cfg.SFAuth, ClientID: cfg.SFClientID, ClientSecret: cfg.SFClientSecret,
-		Username: cfg.SFUsername, PrivateKeyFile: cfg.SFPrivateKeyFile, APIVersion: cfg.SFAPIVersion,
-		Logger: log.Named("salesforce"),
-	})
+	sfcfg := cfg.Env.Config()
+	sfcfg.Logger = log
+	sf, err := salesforce.New(ctx, sfcfg)
 	if err != nil {
-		return fmt.Errorf("salesforce: %w", err)
+		return err
 	}
+	defer sf.Close()
 	nc, err := nats.Connect(cfg.NATSURL, nats.Name("contactsync-reconciler"), nats.MaxReconnects(-1))
 	if err != nil {
-		return fmt.Errorf("nats %s: %w", redactURL(cfg.NATSURL), err)
+		return fmt.Errorf("NATS_URL: %w", err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
+		return err
+	}
+	if _, err := js.Stream(ctx, bus.StreamConflicts); err != nil {
+		return fmt.Errorf("stream %s (created by the upserters): %w", bus.StreamConflicts, err)
 	}
 	rec, err := reconcile.New(js, sf, cfg.Config, log)
 	if err != nil {
 		return err
 	}
-	if cfg.MetricsAddr != "" {
-		srv, err := serveMetrics(cfg.MetricsAddr, rec, log)
-		if err != nil {
-			return err
-		}
-		defer srv.Close()
-	}
+	reg := telemetry.NewRegistry()
+	registerStats(reg, rec)
+	mctx, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
+	metricsDone := make(chan error, 1)
+	go func() { metricsDone <- telemetry.Serve(mctx, cfg.MetricsAddr, reg, nil, log) }()
+	defer func() { stopMetrics(); <-metricsDone }()
+
 	if err := rec.Start(ctx); err != nil {
 		return err
 	}
-	<-ctx.Done()
-	log.Info("shutting down")
+	select {
+	case <-ctx.Done():
+	case err := <-metricsDone:
+		metricsDone <- err // for the deferred wait
+		if err != nil {
+			log.Error("metrics server failed; shutting down", zap.Error(err))
+		}
+	}
+	log.Info("shutting down: finishing in-flight batches")
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	stopErr := rec.Stop(sctx)
 	if err := nc.Drain(); err != nil {
 		log.Warn("nats drain", zap.Error(err))
 	}
-	s := rec.Stats()
-	log.Info("reconciler done", zap.Int64("written", s.Written), zap.Int64("created", s.Created),
-		zap.Int64("dead_lettered", s.DeadLettered), zap.Int64("retried", s.Retried))
 	if stopErr != nil {
-		return fmt.Errorf("shutdown: in-flight work cancelled: %w", stopErr)
+		return fmt.Errorf("shutdown: in-flight batch cancelled after %s: %w", cfg.ShutdownTimeout, stopErr)
 	}
 	return nil
 }
 
-func serveMetrics(addr string, rec *reconcile.Reconciler, log *zap.Logger) (*http.Server, error) {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-	for name, f := range map[string]func(reconcile.Stats) int64{
+// registerStats exposes the reconciler's totals as
+// contactsync_reconciler_records_total{outcome}.
+func registerStats(reg *prometheus.Registry, rec *reconcile.Reconciler) {
+	for outcome, f := range map[string]func(reconcile.Stats) int64{
 		"written":       func(s reconcile.Stats) int64 { return s.Written },
 		"created":       func(s reconcile.Stats) int64 { return s.Created },
 		"dead_lettered": func(s reconcile.Stats) int64 { return s.DeadLettered },
@@ -140,42 +147,8 @@ func serveMetrics(addr string, rec *reconcile.Reconciler, log *zap.Logger) (*htt
 	} {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name:        "contactsync_reconciler_records_total",
-			Help:        "Exception records by outcome (written, created, dead_lettered, retried).",
-			ConstLabels: prometheus.Labels{"outcome": name},
+			Help:        "Contact_Sync_Exception__c records by outcome: written (created included), created, dead_lettered, retried.",
+			ConstLabels: prometheus.Labels{"outcome": outcome},
 		}, func() float64 { return float64(f(rec.Stats())) }))
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("METRICS_ADDR: %w", err)
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics server", zap.Error(err))
-		}
-	}()
-	return srv, nil
-}
-
-func newLogger(level string) (*zap.Logger, error) {
-	lvl, err := zapcore.ParseLevel(strings.TrimSpace(level))
-	if err != nil {
-		return nil, fmt.Errorf("LOG_LEVEL: %w", err)
-	}
-	zc := zap.NewProductionConfig()
-	zc.Level = zap.NewAtomicLevelAt(lvl)
-	return zc.Build()
-}
-
-// redactURL drops user info from a NATS URL before it is printed.
-func redactURL(u string) string {
-	if i := strings.Index(u, "@"); i >= 0 {
-		if j := strings.Index(u, "://"); j >= 0 && j < i {
-			return u[:j+3] + "***" + u[i:]
-		}
-	}
-	return u
 }
