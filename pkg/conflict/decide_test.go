@@ -126,3 +126,16 @@ func TestDecideMatchRecordsOnly(t *testing.T) {
 		t.Fatalf("blocked: decision %+v", d)
 	}
 }
+
+func TestID18(t *testing.T) {
+	for in, want := range map[string]string{
+		"001A000001IMMhm":    "001A000001IMMhmIAH", // from Salesforce's documentation examples
+		"0038M0000016Wv8":    "0038M0000016Wv8QAE", // recorded duplicate result (reference §2.3)
+		"0038M0000016Wv8QAE": "0038M0000016Wv8QAE",
+		"short":              "short",
+	} {
+		if got := ID18(in); got != want {
+			t.Errorf("ID18(%s) = %s, want %s", in, got, want)
+		}
+	}
+}

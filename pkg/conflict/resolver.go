@@ -494,7 +494,28 @@ func externalIDMatches(msg string) []string {
 // "duplicate value found: <Field> duplicates value on record with id: <id>".
 func duplicateValueID(msg string) string {
 	if m := dupOnID.FindStringSubmatch(msg); m != nil {
-		return m[1]
+		return ID18(m[1])
 	}
 	return ""
+}
+
+// ID18 returns the 18-character, case-insensitive form of a 15-character
+// Salesforce Id (other input is returned unchanged): each 5-character chunk
+// adds one character encoding which of its letters are upper-case.
+func ID18(id string) string {
+	if len(id) != 15 {
+		return id
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+	suffix := make([]byte, 3)
+	for chunk := range 3 {
+		bits := 0
+		for i := range 5 {
+			if c := id[chunk*5+i]; c >= 'A' && c <= 'Z' {
+				bits |= 1 << i
+			}
+		}
+		suffix[chunk] = alphabet[bits]
+	}
+	return id + string(suffix)
 }
