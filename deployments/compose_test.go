@@ -24,6 +24,8 @@ var envAllowList = []string{
 	"SF_MAX_CONCURRENCY", "SFSIM_ADDR", "SFSIM_CLIENT_ID", "SFSIM_CLIENT_SECRET", "SFSIM_JWT_CERT_FILE",
 	// issue 4 (producer serve) and issue 5 (policies)
 	"INGEST_TOKEN", "INGEST_ADDR", "SYNC_ADOPT_UNLINKED",
+	// defined by the workers (pkg/producer, workers/upserter): stream replicas
+	"NATS_REPLICAS",
 }
 
 // SYNC_POLICY_<SEGMENT> is the per-segment override of issue 5.
@@ -258,6 +260,12 @@ func TestComposeEnvironmentUsesOnlyDesignNames(t *testing.T) {
 	}
 	if got := c.Services["sfsim"].Environment["SFSIM_ADDR"]; got != "0.0.0.0:8088" {
 		t.Errorf("sfsim SFSIM_ADDR = %q, want 0.0.0.0:8088", got)
+	}
+	// Whoever may create the streams creates them R3 on the 3-node cluster.
+	for _, name := range []string{"producer", "upserter"} {
+		if got := c.Services[name].Environment["NATS_REPLICAS"]; got != "3" {
+			t.Errorf("service %s NATS_REPLICAS = %q, want 3 on the 3-node cluster", name, got)
+		}
 	}
 	token := c.Services["producer"].Environment["INGEST_TOKEN"]
 	if !strings.HasPrefix(token, "${INGEST_TOKEN:-") {

@@ -186,6 +186,9 @@ func TestKubernetesDeploymentsAreWiredToConfigAndSecret(t *testing.T) {
 			t.Errorf("ConfigMap sets %s, not a DESIGN.md name", key)
 		}
 	}
+	if config.Data["NATS_REPLICAS"] != "3" {
+		t.Errorf("NATS_REPLICAS = %q, want 3 for the clustered NATS", config.Data["NATS_REPLICAS"])
+	}
 	if !strings.HasSuffix(config.Data["METRICS_ADDR"], ":9090") {
 		t.Errorf("METRICS_ADDR = %q, want port 9090 (the probes' port)", config.Data["METRICS_ADDR"])
 	}
