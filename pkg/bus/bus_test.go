@@ -141,6 +141,20 @@ func TestEnsureIdempotentAndConcurrent(t *testing.T) {
 	if err := Ensure(ctx, js, Topology{Partitions: 16}); !errors.Is(err, ErrPartitionsChanged) {
 		t.Fatalf("Ensure with other partition count = %v, want ErrPartitionsChanged", err)
 	}
+	// Zero keeps the existing count.
+	if err := Ensure(ctx, js, Topology{}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := StreamPartitions(ctx, js); n != 8 || err != nil {
+		t.Fatalf("StreamPartitions = %d, %v; want 8", n, err)
+	}
+}
+
+func TestStreamPartitionsWithoutStream(t *testing.T) {
+	_, js := connect(t)
+	if _, err := StreamPartitions(ctxT(t), js); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Fatalf("err = %v, want ErrStreamNotFound", err)
+	}
 }
 
 func TestTopologyValidate(t *testing.T) {

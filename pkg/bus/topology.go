@@ -44,8 +44,9 @@ const MembersTTL = 6 * time.Second
 
 // Topology sizes the streams and buckets. The zero value means the defaults.
 type Topology struct {
-	// Partitions of CONTACTS (default 16). Fixed for the life of the stream:
-	// changing it remaps keys, so Ensure refuses to.
+	// Partitions of CONTACTS. Fixed for the life of the stream: changing it
+	// remaps keys, so Ensure refuses to. Zero keeps an existing stream's
+	// count and means 16 for a new one.
 	Partitions int
 	// Replicas of every stream and bucket (default 1; 3 on a cluster).
 	Replicas int
@@ -200,18 +201,20 @@ func (t Topology) Buckets() []jetstream.KeyValueConfig {
 // change the partition count of an existing CONTACTS stream
 // (ErrPartitionsChanged).
 func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) error {
+	existing, err := StreamPartitions(ctx, js)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+	case err != nil:
+		return err
+	case t.Partitions == 0:
+		t.Partitions = existing
+	case t.Partitions != existing:
+		return fmt.Errorf("%w: stream has %d partitions, asked for %d (changing it would reorder contacts; create a new stream and migrate)",
+			ErrPartitionsChanged, existing, t.Partitions)
+	}
 	t = t.withDefaults()
 	if err := t.validate(); err != nil {
 		return err
-	}
-	if s, err := js.Stream(ctx, StreamContacts); err == nil {
-		cfg := s.CachedInfo().Config
-		if st := cfg.SubjectTransform; st != nil && st.Destination != contactsTransform(t.Partitions) {
-			return fmt.Errorf("%w: stream has transform %q, want %d partitions (changing it would reorder contacts; create a new stream and migrate)",
-				ErrPartitionsChanged, st.Destination, t.Partitions)
-		}
-	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
-		return fmt.Errorf("bus: look up stream %s: %w", StreamContacts, err)
 	}
 	for _, cfg := range t.Streams() {
 		if err := retryInUse(func() error { _, err := js.CreateOrUpdateStream(ctx, cfg); return err }); err != nil {
@@ -224,6 +227,27 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) error {
 		}
 	}
 	return nil
+}
+
+// StreamPartitions reads the partition count of the existing CONTACTS
+// stream from its subject transform. It returns an error wrapping
+// jetstream.ErrStreamNotFound when there is no stream yet.
+func StreamPartitions(ctx context.Context, js jetstream.JetStream) (int, error) {
+	s, err := js.Stream(ctx, StreamContacts)
+	if err != nil {
+		return 0, fmt.Errorf("bus: stream %s: %w", StreamContacts, err)
+	}
+	st := s.CachedInfo().Config.SubjectTransform
+	if st == nil {
+		return 0, fmt.Errorf("bus: stream %s has no partitioning subject transform", StreamContacts)
+	}
+	_, rest, ok := strings.Cut(st.Destination, "{{partition(")
+	num, _, ok2 := strings.Cut(rest, ",")
+	n, err := strconv.Atoi(strings.TrimSpace(num))
+	if !ok || !ok2 || err != nil || n < 1 {
+		return 0, fmt.Errorf("bus: stream %s transform %q has no partition(n,…)", StreamContacts, st.Destination)
+	}
+	return n, nil
 }
 
 // retryInUse retries f when another process created the same stream between
