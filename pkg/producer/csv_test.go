@@ -88,10 +88,10 @@ func TestCSVBadQuotesDoNotStop(t *testing.T) {
 
 func TestCSVHeaderErrors(t *testing.T) {
 	for in, want := range map[string]string{
-		"":                                         "empty file",
-		"id,segment,version,last_name\n":           `no "external_id" column`,
-		"external_id,version,last_name\n":          `no "segment" column`,
-		"external_id,segment,last_name\n":          "version",
+		"":                                "empty file",
+		"id,segment,version,last_name\n":  `no "external_id" column`,
+		"external_id,version,last_name\n": `no "segment" column`,
+		"external_id,segment,last_name\n": "version",
 		"external_id,segment,version,shoe_size\n": "none of the mapped field columns",
 	} {
 		if _, err := CSV(strings.NewReader(in), DefaultMapping()); err == nil || !strings.Contains(err.Error(), want) {
