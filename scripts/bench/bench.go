@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/contactsync/contactsync/pkg/delta"
+	"github.com/contactsync/contactsync/pkg/synth"
+)
+
+// The scenarios --only can pick.
+const (
+	scCeiling     = "ceiling"     // 1
+	scContactsync = "contactsync" // 2, 3, 6
+	scBaseline    = "baseline"    // 4, 5
+	scMemory      = "memory"      // 7
+	scConflicts   = "conflicts"   // 8
+)
+
+var allScenarios = []string{scCeiling, scContactsync, scBaseline, scMemory, scConflicts}
+
+// Options select and size the scenarios. Zero values take the defaults.
+type Options struct {
+	Quick      bool
+	Contacts   int      // ceiling and contactsync runs; default 100,000 (5,000 quick)
+	SkipMemory bool     // skip scenario 7
+	Only       []string // scenario names; empty = all
+	Progress   io.Writer
+}
+
+// sizes are the per-scenario sizes that follow from Options.
+type sizes struct {
+	contacts           int // ceiling, contactsync@0, contactsync@150
+	callsContacts      int // API calls per 1,000 (target at 100,000)
+	patch150, patch0   int // one PATCH per contact
+	comp150, comp0     int // Composite 25
+	memSmall, memLarge int // pending deltas
+	memProcess         int // deltas the upserter processes while sampled
+}
+
+func (o Options) sizes() sizes {
+	if o.Quick {
+		s := sizes{contacts: 5000, callsContacts: 5000, patch150: 300, patch0: 1000, comp150: 2000, comp0: 2000,
+			memSmall: 2000, memLarge: 50000, memProcess: 1500}
+		if o.Contacts > 0 {
+			s.contacts, s.callsContacts = o.Contacts, o.Contacts
+		}
+		return s
+	}
+	s := sizes{contacts: 100000, callsContacts: 100000, patch150: 2000, patch0: 5000, comp150: 10000, comp0: 10000,
+		memSmall: 10000, memLarge: 1000000, memProcess: 9000}
+	if o.Contacts > 0 {
+		s.contacts = o.Contacts
+	}
+	return s
+}
+
+func (o Options) want(sc string) bool {
+	if sc == scMemory && o.SkipMemory {
+		return false
+	}
+	return len(o.Only) == 0 || slices.Contains(o.Only, sc)
+}
+
+func (o Options) logf(format string, args ...any) {
+	if o.Progress != nil {
+		fmt.Fprintf(o.Progress, "bench: "+format+"\n", args...)
+	}
+}
+
+// Run runs the selected scenarios and returns their results.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	for _, sc := range o.Only {
+		if !slices.Contains(allScenarios, sc) {
+			return nil, fmt.Errorf("--only: unknown scenario %q (want %s)", sc, strings.Join(allScenarios, ", "))
+		}
+	}
+	sz := o.sizes()
+	rep := &Report{Machine: machine(), Date: time.Now().UTC().Format("2006-01-02 15:04 MST"), Quick: o.Quick}
+	start := time.Now()
+
+	var ceiling, cs0, cs150, patch150 *Row
+	if o.want(scCeiling) {
+		o.logf("1/8 ceiling: raw JetStream publish → consume → ack, %d contacts", sz.contacts)
+		r, err := runCeiling(ctx, o, sz.contacts)
+		if err != nil {
+			return nil, fmt.Errorf("ceiling: %w", err)
+		}
+		ceiling = rep.add(r)
+	}
+	if o.want(scContactsync) {
+		o.logf("2/8 contactsync end to end at 0 ms, %d contacts", sz.contacts)
+		r, err := runContactsync(ctx, o, sz.contacts, 0)
+		if err != nil {
+			return nil, fmt.Errorf("contactsync@0ms: %w", err)
+		}
+		cs0 = rep.add(r)
+		o.logf("3/8 contactsync end to end at 150 ms, %d contacts", sz.contacts)
+		if r, err = runContactsync(ctx, o, sz.contacts, 150); err != nil {
+			return nil, fmt.Errorf("contactsync@150ms: %w", err)
+		}
+		cs150 = rep.add(r)
+	}
+	if o.want(scBaseline) {
+		for _, b := range []struct {
+			kind    string
+			latency int
+			n       int
+		}{{kindPatch, 150, sz.patch150}, {kindPatch, 0, sz.patch0}, {kindComposite, 150, sz.comp150}, {kindComposite, 0, sz.comp0}} {
+			o.logf("4-5/8 baseline %s at %d ms, %d contacts", b.kind, b.latency, b.n)
+			r, err := runBaseline(ctx, o, b.kind, b.n, b.latency)
+			if err != nil {
+				return nil, fmt.Errorf("baseline %s@%dms: %w", b.kind, b.latency, err)
+			}
+			row := rep.add(r)
+			if b.kind == kindPatch && b.latency == 150 {
+				patch150 = row
+			}
+		}
+	}
+
+	if ceiling != nil && cs0 != nil {
+		ratio := cs0.Rate / ceiling.Rate
+		rep.Targets = append(rep.Targets, Target{Name: "contactsync@0ms / raw JetStream ceiling",
+			Figure: fmt.Sprintf("%.0f%% (%.0f / %.0f contacts/s)", 100*ratio, cs0.Rate, ceiling.Rate), Target: "≥ 25%", Met: ratio >= 0.25})
+	}
+	if cs150 != nil && patch150 != nil {
+		ratio := cs150.Rate / patch150.Rate
+		rep.Targets = append(rep.Targets, Target{Name: "contactsync@150ms / one-PATCH@150ms",
+			Figure: fmt.Sprintf("%.1f× (%.0f / %.1f contacts/s)", ratio, cs150.Rate, patch150.Rate), Target: "≥ 50×", Met: ratio >= 50})
+	}
+	if o.want(scContactsync) {
+		// 6: API calls per 1,000 contacts at 100,000 contacts, no conflicts.
+		calls := cs0
+		if sz.callsContacts != sz.contacts {
+			o.logf("6/8 API calls per 1,000 at %d contacts (0 ms)", sz.callsContacts)
+			r, err := runContactsync(ctx, o, sz.callsContacts, 0)
+			if err != nil {
+				return nil, fmt.Errorf("api calls at %d: %w", sz.callsContacts, err)
+			}
+			r.Scenario = "6. contactsync, API calls at " + thousands(int64(sz.callsContacts)) + " contacts, 0 ms latency"
+			calls = rep.add(r)
+		}
+		t := Target{Name: fmt.Sprintf("API calls per 1,000 contacts at %s contacts, no conflicts", thousands(calls.Contacts)),
+			Figure: fmt.Sprintf("%.2f (%d calls)", calls.CallsPer1k, calls.Calls), Target: "≤ 5.5 (limit 5.0)", Met: calls.CallsPer1k <= 5.5}
+		if calls.Contacts < 100000 {
+			t.Name += " (target is at 100,000)"
+		}
+		rep.Targets = append(rep.Targets, t)
+	}
+	if o.want(scMemory) {
+		o.logf("7/8 memory: upserter heap with %d vs %d pending deltas", sz.memLarge, sz.memSmall)
+		m, err := runMemory(ctx, o, sz.memSmall, sz.memLarge, sz.memProcess)
+		if err != nil {
+			return nil, fmt.Errorf("memory: %w", err)
+		}
+		rep.Memory = m
+		ratio := float64(m[1].PeakHeap) / float64(m[0].PeakHeap)
+		rep.Targets = append(rep.Targets, Target{
+			Name:   fmt.Sprintf("upserter peak heap, %s pending / %s pending", thousands(int64(m[1].Pending)), thousands(int64(m[0].Pending))),
+			Figure: fmt.Sprintf("%.2f× (%s / %s)", ratio, mib(m[1].PeakHeap), mib(m[0].PeakHeap)), Target: "≤ 1.5×", Met: ratio <= 1.5})
+	}
+	if o.want(scConflicts) {
+		o.logf("8/8 conflicts: a batch of 200 deltas with 50 conflicts, per policy")
+		cs, err := runConflicts(ctx, o)
+		if err != nil {
+			return nil, fmt.Errorf("conflicts: %w", err)
+		}
+		rep.Conflicts = cs
+		for _, c := range cs {
+			rep.Targets = append(rep.Targets, Target{
+				Name:   fmt.Sprintf("conflict batch, policy %s, %s: calls beyond the upsert", c.Policy, c.Segments),
+				Figure: fmt.Sprintf("%d (+%d by the reconciler)", c.Beyond, c.Reconciler), Target: "≤ 3", Met: c.Beyond <= 3})
+		}
+	}
+	rep.Elapsed = time.Since(start)
+	return rep, nil
+}
+
+// cleanDeltas generates n contacts with exactly one valid delta each (no
+// updates, invalid rows, conflicts or unlinked contacts), the payloads every
+// throughput scenario uses.
+func cleanDeltas(n int) ([]delta.Delta, error) {
+	set := synth.Generate(cleanSynth(n))
+	out := make([]delta.Delta, 0, len(set.Rows))
+	for i, r := range set.Rows {
+		d, err := delta.Decode(r.Data)
+		if err != nil {
+			return nil, fmt.Errorf("synth row %d: %w", i, err)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func cleanSynth(n int) synth.Options {
+	return synth.Options{Contacts: n, MaxUpdates: -1, InvalidRate: -1, ConflictRate: -1, UnlinkedRate: -1}
+}
+
+// machine describes where the numbers come from.
+func machine() string {
+	cpu := ""
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "model name") {
+				_, cpu, _ = strings.Cut(l, ":")
+				cpu = strings.TrimSpace(cpu)
+				break
+			}
+		}
+	}
+	nproc := strconv.Itoa(runtime.NumCPU())
+	if out, err := exec.Command("nproc").Output(); err == nil {
+		nproc = strings.TrimSpace(string(out))
+	}
+	s := fmt.Sprintf("nproc %s, GOMAXPROCS %d, %s %s/%s", nproc, runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	if cpu != "" {
+		s += ", " + cpu
+	}
+	return s
+}

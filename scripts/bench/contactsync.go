@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/contactsync/contactsync/pkg/pipeline"
+	"github.com/contactsync/contactsync/pkg/sfsim"
+	"github.com/contactsync/contactsync/pkg/upsert"
+)
+
+// runContactsync runs the whole pipeline in process (embedded JetStream,
+// embedded emulator with latencyMS injected per request, 4 upserters, the
+// reconciler) on n generated contacts with one delta each. Throughput is
+// published deltas over the run's whole duration, setup included.
+func runContactsync(ctx context.Context, o Options, n, latencyMS int) (Row, error) {
+	lat := &upsert.Latencies{}
+	heap := sampleHeap()
+	sum, err := pipeline.Run(ctx, pipeline.Config{
+		Upserters: 4,
+		Synth:     cleanSynth(n),
+		Sim:       sfsim.Config{Faults: sfsim.Faults{LatencyMS: latencyMS}},
+		Latencies: lat,
+		Timeout:   15 * time.Minute,
+		Progress:  prefixWriter{o.Progress, "  "},
+	})
+	peak := heap.stop()
+	if err != nil {
+		return Row{}, err
+	}
+	if len(sum.Gaps) > 0 {
+		return Row{}, fmt.Errorf("run did not account for every delta: %s", strings.Join(sum.Gaps, "; "))
+	}
+	if sum.Published == 0 || sum.DurationMS == 0 {
+		return Row{}, fmt.Errorf("nothing published (read %d, rejected %d)", sum.Read, sum.Rejected)
+	}
+	secs := float64(sum.DurationMS) / 1000
+	return Row{
+		Scenario: fmt.Sprintf("%d. contactsync end to end, %d ms latency", map[int]int{0: 2, 150: 3}[latencyMS], latencyMS),
+		Contacts: sum.Published, Rate: float64(sum.Published) / secs,
+		Calls: sum.APICalls, CallsPer1k: 1000 * float64(sum.APICalls) / float64(sum.Published),
+		Latency: true, P50: lat.Percentile(0.5), P99: lat.Percentile(0.99), PeakHeap: peak,
+		Note: fmt.Sprintf("pipeline.Run, 4 upserters, 16 partitions; %d API calls; created %d, updated %d, stale %d, held %d, dlq %d; wall clock incl. setup %.1f s",
+			sum.APICalls, sum.Created, sum.Updated, sum.StaleSkipped, sum.Held, sum.DeadLettered, secs),
+	}, nil
+}
+
+// percentiles returns the 50th and 99th percentiles of ds.
+func percentiles(ds []time.Duration) (p50, p99 time.Duration) {
+	if len(ds) == 0 {
+		return 0, 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[int(0.5*float64(len(s)-1))], s[int(0.99*float64(len(s)-1))]
+}
+
+// prefixWriter indents the pipeline's progress lines under the bench's own.
+type prefixWriter struct {
+	w      io.Writer
+	prefix string
+}
+
+func (p prefixWriter) Write(b []byte) (int, error) {
+	if p.w == nil {
+		return len(b), nil
+	}
+	if _, err := io.WriteString(p.w, p.prefix); err != nil {
+		return 0, err
+	}
+	return p.w.Write(b)
+}

@@ -1,0 +1,79 @@
+// Command bench measures contactsync against its targets (issue 4,
+// "Measure") in one invocation on one machine, and prints the results as
+// markdown tables:
+//
+//   - the ceiling: raw JetStream publish → consume → ack, no Salesforce;
+//   - contactsync end to end (pipeline.Run) against the emulator at 0 ms
+//     and 150 ms injected latency, and API calls per 1,000 contacts at
+//     100,000 contacts;
+//   - the baselines a user would write: one PATCH per contact, and
+//     Composite with 25 subrequests per call, at the same concurrency;
+//   - upserter memory with 1,000,000 versus 10,000 pending deltas (the
+//     JetStream server and the emulator run in a child process, so only the
+//     upserter's heap is measured);
+//   - the API cost of a batch of 200 deltas with 50 duplicate-rule
+//     conflicts, per SYNC_POLICY (issue 5).
+//
+// Usage:
+//
+//	go run ./scripts/bench                  # full run, ~5-10 min on 2 cores
+//	go run ./scripts/bench --quick          # small sizes, < 1 min
+//	go run ./scripts/bench --out results.md # also write the tables to a file
+//
+// Progress goes to stderr, the tables to stdout.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	var o Options
+	var only, out string
+	flag.BoolVar(&o.Quick, "quick", false, "small sizes, so the whole run takes under a minute")
+	flag.IntVar(&o.Contacts, "contacts", 0, "contacts for the ceiling and contactsync runs (default 100000; 5000 with --quick)")
+	flag.StringVar(&out, "out", "", "also write the tables to this file")
+	flag.BoolVar(&o.SkipMemory, "skip-memory", false, "skip the memory-flatness scenario (it publishes 1,000,000 deltas)")
+	flag.StringVar(&only, "only", "", "comma-separated scenarios to run: "+strings.Join(allScenarios, ","))
+	serve := flag.String("serve", "", "internal: run a JetStream server (store in this dir) and an emulator, print their URLs, exit when stdin closes")
+	flag.Parse()
+
+	if *serve != "" {
+		if err := serveChild(*serve, os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "bench child:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if only != "" {
+		o.Only = strings.Split(only, ",")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o, out); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o Options, out string) error {
+	o.Progress = os.Stderr
+	rep, err := Run(ctx, o)
+	if err != nil {
+		return err
+	}
+	md := rep.Markdown()
+	fmt.Print(md)
+	if out != "" {
+		if err := os.WriteFile(out, []byte(md), 0o644); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+	}
+	return nil
+}

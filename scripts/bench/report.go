@@ -1,0 +1,161 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Row is one throughput scenario.
+type Row struct {
+	Scenario   string
+	Contacts   int64
+	Rate       float64 // contacts/s
+	Calls      int64   // Salesforce API calls; -1 = not applicable
+	CallsPer1k float64
+	Latency    bool // P50/P99 are meaningful
+	P50, P99   time.Duration
+	PeakHeap   uint64 // max sampled runtime.MemStats.HeapInuse
+	Note       string
+}
+
+// Target is one figure checked against the target.
+type Target struct {
+	Name, Figure, Target string
+	Met                  bool
+}
+
+// ConflictRow is the API cost of one conflict batch.
+type ConflictRow struct {
+	Policy     string
+	Segments   string // "1 segment" | "3 segments"
+	Deltas     int
+	Conflicts  int
+	Batches    int64
+	Upserts    int64  // the collections upsert(s) of the batch
+	Beyond     int64  // upserter calls beyond the one upsert
+	Reconciler int64  // calls by the reconciler writing the exceptions
+	Outcomes   string // summary counts
+	Calls      string // by route
+}
+
+// MemoryRow is one backlog size of the memory scenario.
+type MemoryRow struct {
+	Pending   int
+	Processed int64
+	IdleHeap  uint64 // HeapInuse after GC, before the upserter started
+	PeakHeap  uint64
+	Rate      float64
+	Publish   time.Duration
+}
+
+// Report is everything one invocation measured.
+type Report struct {
+	Machine   string
+	Date      string
+	Quick     bool
+	Rows      []Row
+	Targets   []Target
+	Memory    []MemoryRow
+	Conflicts []ConflictRow
+	Elapsed   time.Duration
+}
+
+func (r *Report) add(row Row) *Row {
+	r.Rows = append(r.Rows, row)
+	return &r.Rows[len(r.Rows)-1]
+}
+
+// Markdown renders the report.
+func (r *Report) Markdown() string {
+	var b strings.Builder
+	mode := "full"
+	if r.Quick {
+		mode = "quick"
+	}
+	fmt.Fprintf(&b, "### contactsync benchmark (%s run)\n\n%s · %s · took %s\n\n", mode, r.Date, r.Machine, r.Elapsed.Round(time.Second))
+	if len(r.Rows) > 0 {
+		b.WriteString("| scenario | contacts | contacts/s | API calls / 1,000 | p50 publish→write | p99 publish→write | peak heap | notes |\n")
+		b.WriteString("|---|--:|--:|--:|--:|--:|--:|---|\n")
+		for _, x := range r.Rows {
+			calls, p50, p99 := "—", "—", "—"
+			if x.Calls >= 0 {
+				calls = fmt.Sprintf("%.2f", x.CallsPer1k)
+			}
+			if x.Latency {
+				p50, p99 = ms(x.P50), ms(x.P99)
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", x.Scenario, thousands(x.Contacts),
+				rate(x.Rate), calls, p50, p99, mib(x.PeakHeap), x.Note)
+		}
+		b.WriteString("\n")
+	}
+	if len(r.Targets) > 0 {
+		b.WriteString("| target | measured | wanted | met |\n|---|---|---|---|\n")
+		for _, t := range r.Targets {
+			met := "**no**"
+			if t.Met {
+				met = "yes"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", t.Name, t.Figure, t.Target, met)
+		}
+		b.WriteString("\n")
+	}
+	if len(r.Memory) > 0 {
+		b.WriteString("| pending deltas | processed while sampled | heap before start | peak upserter heap | deltas/s | backlog publish time |\n|--:|--:|--:|--:|--:|--:|\n")
+		for _, m := range r.Memory {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", thousands(int64(m.Pending)), thousands(m.Processed),
+				mib(m.IdleHeap), mib(m.PeakHeap), rate(m.Rate), m.Publish.Round(100*time.Millisecond))
+		}
+		b.WriteString("\n")
+	}
+	if len(r.Conflicts) > 0 {
+		b.WriteString("| policy | segments in the batch | deltas / conflicts | batches | upsert calls | upserter calls beyond the upsert | reconciler calls | outcomes | calls by route (upserter + reconciler) |\n|---|---|--:|--:|--:|--:|--:|---|---|\n")
+		for _, c := range r.Conflicts {
+			fmt.Fprintf(&b, "| %s | %s | %d / %d | %d | %d | %d | %d | %s | %s |\n", c.Policy, c.Segments, c.Deltas, c.Conflicts,
+				c.Batches, c.Upserts, c.Beyond, c.Reconciler, c.Outcomes, c.Calls)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func ms(d time.Duration) string {
+	switch {
+	case d >= 10*time.Second:
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	case d >= 100*time.Millisecond:
+		return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
+	default:
+		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+	}
+}
+
+func mib(n uint64) string {
+	if n == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
+
+func rate(r float64) string {
+	if r >= 100 {
+		return thousands(int64(r + 0.5))
+	}
+	return fmt.Sprintf("%.1f", r)
+}
+
+func thousands(n int64) string {
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return s
+	}
+	var out []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}
