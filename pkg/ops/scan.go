@@ -1,0 +1,131 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// record is one stored message as a scan sees it.
+type record struct {
+	Seq     uint64
+	Subject string
+	Time    time.Time
+	Header  nats.Header
+	Data    []byte
+}
+
+// scanFrom says where a scan starts; the zero value is the beginning.
+type scanFrom struct {
+	Seq  uint64
+	Time time.Time
+}
+
+// scanBatch is how many messages one fetch asks for.
+const scanBatch = 256
+
+// scan calls fn for every message of stream matching filter ("" = all),
+// from the start position up to the stream's last sequence when the scan
+// began, in sequence order. Messages published during the scan (a backfill
+// republishing into the stream it reads) are not visited. It reads with an
+// ephemeral AckNone consumer in memory, which it deletes at the end, so
+// nothing is consumed. fn returning errStop ends the scan without error.
+func scan(ctx context.Context, js jetstream.JetStream, stream, filter string, from scanFrom, headersOnly bool, fn func(record) error) error {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", stream, err)
+	}
+	last := s.CachedInfo().State.LastSeq
+	cfg := jetstream.ConsumerConfig{
+		Description:       "syncctl scan",
+		AckPolicy:         jetstream.AckNonePolicy,
+		DeliverPolicy:     jetstream.DeliverAllPolicy,
+		HeadersOnly:       headersOnly,
+		InactiveThreshold: time.Minute, // cleaned up even if syncctl dies
+		MemoryStorage:     true,
+		Replicas:          1,
+	}
+	if filter != "" {
+		cfg.FilterSubject = filter
+	}
+	switch {
+	case from.Seq > 0:
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from.Seq
+	case !from.Time.IsZero():
+		t := from.Time
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &t
+	}
+	cons, err := s.CreateConsumer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("scan %s: %w", stream, err)
+	}
+	name := cons.CachedInfo().Name
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = s.DeleteConsumer(dctx, name)
+	}()
+	if cons.CachedInfo().NumPending == 0 {
+		return nil
+	}
+	for {
+		batch, err := cons.Fetch(scanBatch, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			return fmt.Errorf("scan %s: %w", stream, err)
+		}
+		n := 0
+		done := false
+		for m := range batch.Messages() {
+			n++
+			if done {
+				continue // drain the batch
+			}
+			md, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("scan %s: %w", stream, err)
+			}
+			if md.Sequence.Stream > last {
+				done = true
+				continue
+			}
+			r := record{Seq: md.Sequence.Stream, Subject: m.Subject(), Time: md.Timestamp, Header: m.Headers(), Data: m.Data()}
+			if err := fn(r); err != nil {
+				if errors.Is(err, errStop) {
+					done = true
+					continue
+				}
+				return err
+			}
+			if md.NumPending == 0 || md.Sequence.Stream == last {
+				done = true
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return fmt.Errorf("scan %s: %w", stream, err)
+		}
+		if done {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if n == 0 {
+			// Nothing arrived: the remaining messages were deleted or aged
+			// out since the consumer was created. Ask before giving up.
+			info, err := cons.Info(ctx)
+			if err != nil {
+				return fmt.Errorf("scan %s: %w", stream, err)
+			}
+			if info.NumPending == 0 {
+				return nil
+			}
+		}
+	}
+}
+
+// errStop ends a scan early from its callback.
+var errStop = errors.New("stop scan")

@@ -1,0 +1,250 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/contactsync/contactsync/pkg/bus"
+	"github.com/contactsync/contactsync/pkg/upsert"
+)
+
+// StreamStatus is one stream's size and time span.
+type StreamStatus struct {
+	Name      string    `json:"name"`
+	Messages  uint64    `json:"messages"`
+	Bytes     uint64    `json:"bytes"`
+	FirstSeq  uint64    `json:"first_seq"`
+	LastSeq   uint64    `json:"last_seq"`
+	FirstTime time.Time `json:"first_time,omitzero"`
+	LastTime  time.Time `json:"last_time,omitzero"`
+	Consumers int       `json:"consumers"`
+	Missing   bool      `json:"missing,omitempty"` // the stream does not exist
+}
+
+// ConsumerStatus is one durable consumer's lag.
+type ConsumerStatus struct {
+	Stream      string `json:"stream"`
+	Name        string `json:"name"`
+	Partition   int    `json:"partition"` // -1 for consumers that are not upsert partitions
+	Pending     uint64 `json:"num_pending"`
+	AckPending  int    `json:"num_ack_pending"`
+	Redelivered int    `json:"num_redelivered"`
+	Lag         uint64 `json:"lag"`              // Pending + AckPending, what KEDA scales on
+	Pinned      string `json:"pinned,omitempty"` // the pinned client id of the priority group, if any
+	Paused      bool   `json:"paused,omitempty"`
+	Missing     bool   `json:"missing,omitempty"` // expected but not created yet
+}
+
+// Status is the pipeline at a glance.
+type Status struct {
+	At             time.Time         `json:"at"`
+	Streams        []StreamStatus    `json:"streams"`
+	Partitions     []ConsumerStatus  `json:"partitions"`
+	PartitionLag   uint64            `json:"partition_lag"`
+	Reconciler     *ConsumerStatus   `json:"reconciler,omitempty"`
+	Other          []ConsumerStatus  `json:"other_consumers,omitempty"`
+	DLQBySegment   map[string]uint64 `json:"dlq_by_segment"`
+	DLQByCode      map[string]uint64 `json:"dlq_by_code"`
+	Members        []string          `json:"members"`
+	MembersMissing bool              `json:"members_missing,omitempty"`
+}
+
+// ReconcilerConsumer is the durable name of the reconciler on CONFLICTS.
+const ReconcilerConsumer = "reconciler"
+
+// Status reads stream sizes, consumer lag, the DLQ by segment and error code,
+// and the live upserter members.
+func (o *Ops) Status(ctx context.Context) (Status, error) {
+	st := Status{At: o.now().UTC(), DLQBySegment: map[string]uint64{}, DLQByCode: map[string]uint64{}}
+	for _, name := range []string{bus.StreamContacts, bus.StreamConflicts, bus.StreamDLQ} {
+		ss, err := o.streamStatus(ctx, name)
+		if err != nil {
+			return st, err
+		}
+		st.Streams = append(st.Streams, ss)
+	}
+	if err := o.partitionStatus(ctx, &st); err != nil {
+		return st, err
+	}
+	if err := o.reconcilerStatus(ctx, &st); err != nil {
+		return st, err
+	}
+	var err error
+	if st.DLQBySegment, err = o.countBySegment(ctx, bus.StreamDLQ, bus.DLQSubjects); err != nil {
+		return st, err
+	}
+	if st.DLQByCode, err = o.dlqByCode(ctx); err != nil {
+		return st, err
+	}
+	st.Members, st.MembersMissing, err = o.members(ctx)
+	return st, err
+}
+
+func (o *Ops) streamStatus(ctx context.Context, name string) (StreamStatus, error) {
+	s, err := o.js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return StreamStatus{Name: name, Missing: true}, nil
+	}
+	if err != nil {
+		return StreamStatus{}, fmt.Errorf("stream %s: %w", name, err)
+	}
+	i := s.CachedInfo().State
+	return StreamStatus{Name: name, Messages: i.Msgs, Bytes: i.Bytes, FirstSeq: i.FirstSeq, LastSeq: i.LastSeq,
+		FirstTime: nonZero(i.FirstTime, i.Msgs), LastTime: nonZero(i.LastTime, i.Msgs), Consumers: i.Consumers}, nil
+}
+
+func nonZero(t time.Time, msgs uint64) time.Time {
+	if msgs == 0 || t.Unix() <= 0 {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+func consumerStatus(stream string, partition int, ci *jetstream.ConsumerInfo) ConsumerStatus {
+	cs := ConsumerStatus{Stream: stream, Name: ci.Name, Partition: partition, Pending: ci.NumPending,
+		AckPending: ci.NumAckPending, Redelivered: ci.NumRedelivered, Paused: ci.Paused}
+	cs.Lag = cs.Pending + uint64(max(cs.AckPending, 0))
+	for _, g := range ci.PriorityGroups {
+		if g.PinnedClientID != "" {
+			cs.Pinned = g.PinnedClientID
+		}
+	}
+	return cs
+}
+
+func (o *Ops) partitionStatus(ctx context.Context, st *Status) error {
+	s, err := o.js.Stream(ctx, bus.StreamContacts)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", bus.StreamContacts, err)
+	}
+	n, err := bus.StreamPartitions(ctx, o.js)
+	if err != nil {
+		return err
+	}
+	byName := map[string]*jetstream.ConsumerInfo{}
+	lister := s.ListConsumers(ctx)
+	for ci := range lister.Info() {
+		byName[ci.Name] = ci
+	}
+	if err := lister.Err(); err != nil {
+		return fmt.Errorf("list consumers of %s: %w", bus.StreamContacts, err)
+	}
+	for p := range n {
+		name := upsert.ConsumerName(p)
+		ci, ok := byName[name]
+		if !ok {
+			st.Partitions = append(st.Partitions, ConsumerStatus{Stream: bus.StreamContacts, Name: name, Partition: p, Missing: true})
+			continue
+		}
+		delete(byName, name)
+		cs := consumerStatus(bus.StreamContacts, p, ci)
+		st.PartitionLag += cs.Lag
+		st.Partitions = append(st.Partitions, cs)
+	}
+	for _, name := range slices.Sorted(maps.Keys(byName)) {
+		if ci := byName[name]; ci.Config.Durable != "" { // ephemeral scans are not interesting
+			st.Other = append(st.Other, consumerStatus(bus.StreamContacts, -1, ci))
+		}
+	}
+	return nil
+}
+
+func (o *Ops) reconcilerStatus(ctx context.Context, st *Status) error {
+	ci, err := consumerInfo(ctx, o.js, bus.StreamConflicts, ReconcilerConsumer)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return nil
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		st.Reconciler = &ConsumerStatus{Stream: bus.StreamConflicts, Name: ReconcilerConsumer, Partition: -1, Missing: true}
+		return nil
+	case err != nil:
+		return err
+	}
+	cs := consumerStatus(bus.StreamConflicts, -1, ci)
+	st.Reconciler = &cs
+	return nil
+}
+
+func consumerInfo(ctx context.Context, js jetstream.JetStream, stream, name string) (*jetstream.ConsumerInfo, error) {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", stream, err)
+	}
+	c, err := s.Consumer(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s on %s: %w", name, stream, err)
+	}
+	return c.CachedInfo(), nil
+}
+
+// countBySegment counts a stream's messages by the segment token of their
+// subjects, from the server's per-subject counts (no message is read).
+func (o *Ops) countBySegment(ctx context.Context, stream, filter string) (map[string]uint64, error) {
+	out := map[string]uint64{}
+	s, err := o.js.Stream(ctx, stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", stream, err)
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		return nil, fmt.Errorf("stream %s subjects: %w", stream, err)
+	}
+	for subj, n := range info.State.Subjects {
+		seg := bus.SegmentOf(subj)
+		if seg == "" {
+			seg = "(other)"
+		}
+		out[seg] += n
+	}
+	return out, nil
+}
+
+// dlqByCode counts dead letters by Cs-Error-Code, reading headers only.
+func (o *Ops) dlqByCode(ctx context.Context) (map[string]uint64, error) {
+	out := map[string]uint64{}
+	err := scan(ctx, o.js, bus.StreamDLQ, "", scanFrom{}, true, func(r record) error {
+		code := r.Header.Get(bus.HeaderErrorCode)
+		if code == "" {
+			code = "(none)"
+		}
+		out[code]++
+		return nil
+	})
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return out, nil
+	}
+	return out, err
+}
+
+func (o *Ops) members(ctx context.Context) ([]string, bool, error) {
+	kv, err := o.js.KeyValue(ctx, bus.BucketMembers)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, true, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("bucket %s: %w", bus.BucketMembers, err)
+	}
+	keys, err := kv.ListKeys(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("bucket %s: %w", bus.BucketMembers, err)
+	}
+	members := []string{}
+	for k := range keys.Keys() {
+		members = append(members, k)
+	}
+	_ = keys.Stop()
+	slices.Sort(members)
+	return members, false, nil
+}
