@@ -129,6 +129,7 @@ func (o *Ops) list(ctx context.Context, f DLQFilter, withData bool) (out []DeadL
 		dl := deadLetterOf(r)
 		if !withData {
 			dl.Header.Del("Nats-Msg-Size")
+			dl.Data = nil
 		}
 		if !f.match(dl, now) {
 			return nil

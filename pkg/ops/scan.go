@@ -69,11 +69,13 @@ func scan(ctx context.Context, js jetstream.JetStream, stream, filter string, fr
 		defer cancel()
 		_ = s.DeleteConsumer(dctx, name)
 	}()
-	if cons.CachedInfo().NumPending == 0 {
+	remaining := cons.CachedInfo().NumPending
+	if remaining == 0 {
 		return nil
 	}
 	for {
-		batch, err := cons.Fetch(scanBatch, jetstream.FetchMaxWait(2*time.Second))
+		// Ask for no more than is pending: a fetch waits for its whole batch.
+		batch, err := cons.Fetch(int(min(remaining, scanBatch)), jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
 			return fmt.Errorf("scan %s: %w", stream, err)
 		}
@@ -100,7 +102,8 @@ func scan(ctx context.Context, js jetstream.JetStream, stream, filter string, fr
 				}
 				return err
 			}
-			if md.NumPending == 0 || md.Sequence.Stream == last {
+			remaining = md.NumPending
+			if remaining == 0 || md.Sequence.Stream == last {
 				done = true
 			}
 		}
@@ -120,7 +123,7 @@ func scan(ctx context.Context, js jetstream.JetStream, stream, filter string, fr
 			if err != nil {
 				return fmt.Errorf("scan %s: %w", stream, err)
 			}
-			if info.NumPending == 0 {
+			if remaining = info.NumPending; remaining == 0 {
 				return nil
 			}
 		}
