@@ -1,0 +1,116 @@
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/contactsync/contactsync/pkg/bus"
+)
+
+func runCLI(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errb strings.Builder
+	err := RunCLI(context.Background(), args, &out, &errb)
+	return out.String(), errb.String(), err
+}
+
+func TestCLIHelpForEveryCommand(t *testing.T) {
+	for _, args := range [][]string{
+		{"--help"}, {"status", "--help"}, {"report", "--help"}, {"backfill", "--help"},
+		{"dlq", "list", "--help"}, {"dlq", "show", "--help"}, {"dlq", "replay", "--help"}, {"dlq", "purge", "--help"},
+	} {
+		out, _, err := runCLI(t, args...)
+		if err != nil || ExitCode(err) != 0 {
+			t.Errorf("%v: %v", args, err)
+		}
+		if !strings.Contains(out, "syncctl") || (len(args) > 1 && !strings.Contains(out, "-nats")) {
+			t.Errorf("%v help:\n%s", args, out)
+		}
+	}
+}
+
+func TestCLIUsageErrors(t *testing.T) {
+	t.Setenv("NATS_URL", "")
+	for _, args := range [][]string{
+		{}, {"nope"}, {"dlq"}, {"dlq", "nope"}, {"status"}, {"dlq", "show"}, {"dlq", "show", "x"},
+		{"dlq", "replay", "--nats", "nats://127.0.0.1:1"}, {"backfill", "--ticket", "T"},
+		{"backfill", "--segment", "emea", "--ticket", "T", "--since", "yesterday", "--nats", "nats://127.0.0.1:1"},
+		{"backfill", "--segment", "emea", "--ticket", "T", "--since-seq", "3", "--from-file", "x"},
+		{"status", "--bogus"},
+	} {
+		_, _, err := runCLI(t, args...)
+		if ExitCode(err) != 2 {
+			t.Errorf("%v: err %v, exit %d; want 2", args, err, ExitCode(err))
+		}
+	}
+}
+
+func TestCLIEndToEnd(t *testing.T) {
+	f := newFixture(t)
+	t.Setenv("NATS_URL", f.e.ClientURL())
+	t.Setenv("SF_LOGIN_URL", "")
+	seq := f.deadLetter(t, "emea", "MC_1", 5, "INVALID_EMAIL_ADDRESS", "Email: invalid email address: jane@")
+	f.deadLetter(t, "apac", "AP_1", 5, "STRING_TOO_LONG", "LastName: data value too large")
+	s := strconv.FormatUint(seq, 10)
+
+	out, _, err := runCLI(t, "dlq", "list", "--segment", "emea")
+	if err != nil || !strings.Contains(out, "MC_1") || !strings.Contains(out, "INVALID_EMAIL_ADDRESS") || strings.Contains(out, "AP_1") ||
+		!strings.Contains(out, "1 dead letters") {
+		t.Fatalf("dlq list: %v\n%s", err, out)
+	}
+	out, _, err = runCLI(t, "dlq", "show", s)
+	if err != nil || !strings.Contains(out, `"external_id": "MC_1"`) || !strings.Contains(out, "Cs-Error-Message:") {
+		t.Fatalf("dlq show: %v\n%s", err, out)
+	}
+	if _, _, err = runCLI(t, "dlq", "show", "999"); ExitCode(err) != 1 {
+		t.Fatalf("dlq show 999: %v", err)
+	}
+	out, _, err = runCLI(t, "dlq", "purge", "--code", "STRING_TOO_LONG")
+	if err != nil || !strings.Contains(out, "nothing deleted") || f.msgs(t, bus.StreamDLQ) != 2 {
+		t.Fatalf("purge without --yes: %v\n%s", err, out)
+	}
+	out, _, err = runCLI(t, "dlq", "replay", "--seq", s, "--ticket", "INC-1", "--json")
+	var res ReplayResult
+	if err != nil || json.Unmarshal([]byte(out), &res) != nil || res.Replayed != 1 {
+		t.Fatalf("dlq replay: %v\n%s", err, out)
+	}
+	out, _, err = runCLI(t, "dlq", "purge", "--code", "STRING_TOO_LONG", "--yes")
+	if err != nil || !strings.Contains(out, "deleted 1") || f.msgs(t, bus.StreamDLQ) != 0 {
+		t.Fatalf("purge --yes: %v\n%s", err, out)
+	}
+
+	file := filepath.Join(t.TempDir(), "emea.ndjson")
+	if err := os.WriteFile(file, []byte(`{"schema":"contact.delta/v1","external_id":"F1","segment":"emea","version":1,"fields":{"LastName":"Doe"}}
+{"schema":"contact.delta/v1","external_id":"F2","segment":"apac","version":1,"fields":{"LastName":"Doe"}}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := runCLI(t, "backfill", "--segment", "emea", "--ticket", "SRC-1", "--from-file", file)
+	if ExitCode(err) != 1 || !strings.Contains(errOut, "emea.ndjson: line 2: segment") || !strings.Contains(out, "published 1") {
+		t.Fatalf("backfill --from-file: %v\nstdout %s\nstderr %s", err, out, errOut)
+	}
+	out, _, err = runCLI(t, "backfill", "--segment", "emea", "--ticket", "BF-1", "--rate", "500")
+	if err != nil || !strings.Contains(out, "read 3") || !strings.Contains(out, "published 3") {
+		t.Fatalf("backfill: %v\n%s", err, out)
+	}
+
+	out, _, err = runCLI(t, "status", "--json")
+	var st Status
+	if err != nil || json.Unmarshal([]byte(out), &st) != nil || len(st.Streams) != 3 {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	out, _, err = runCLI(t, "status")
+	if err != nil || !strings.Contains(out, "Streams") || !strings.Contains(out, "(not created)") {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+	out, _, err = runCLI(t, "report", "--json")
+	var rep Report
+	if err != nil || json.Unmarshal([]byte(out), &rep) != nil || rep.DeltasBySegment["emea"] != 6 || rep.Salesforce != nil {
+		t.Fatalf("report --json: %v\n%s", err, out)
+	}
+}
