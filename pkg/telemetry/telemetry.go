@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"regexp"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -76,4 +77,13 @@ func Serve(ctx context.Context, addr string, reg *prometheus.Registry, ready fun
 		return err
 	}
 	return nil
+}
+
+var emailPattern = regexp.MustCompile(`([^\s@:;,"<>()\[\]]{1})[^\s@:;,"<>()\[\]]*@([^\s@:;,"<>()\[\]]+)`)
+
+// MaskEmails hides the local part of every email address in s
+// ("jane.doe@example.com" → "j***@example.com"), for messages logged at info
+// level or above (Salesforce's errors quote the values they refuse).
+func MaskEmails(s string) string {
+	return emailPattern.ReplaceAllString(s, "$1***@$2")
 }

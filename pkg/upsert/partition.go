@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/contactsync/contactsync/pkg/bus"
+	"github.com/contactsync/contactsync/pkg/telemetry"
 )
 
 // runPartition consumes partition p until stop is closed, one batch at a time.
@@ -130,7 +131,7 @@ func (u *Upserter) handleBatch(ctx context.Context, p int, msgs []jetstream.Msg,
 				log.Error("dead letter not written; leaving message for redelivery", zap.Error(err))
 				continue
 			}
-			log.Warn("dead-lettered delta", zap.String("code", r.code), zap.String("reason", r.message),
+			log.Warn("dead-lettered delta", zap.String("code", r.code), zap.String("reason", telemetry.MaskEmails(r.message)),
 				zap.Uint64("stream_seq", dl.StreamSeq), zap.Uint64("deliveries", dl.Deliveries))
 			_ = m.TermWithReason(r.code)
 		} else if err := m.Ack(); err != nil {

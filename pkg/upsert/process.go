@@ -16,6 +16,7 @@ import (
 	"github.com/contactsync/contactsync/pkg/conflict"
 	"github.com/contactsync/contactsync/pkg/delta"
 	"github.com/contactsync/contactsync/pkg/salesforce"
+	"github.com/contactsync/contactsync/pkg/telemetry"
 )
 
 // result is the decision for one message of a batch.
@@ -119,12 +120,12 @@ func (b *batchRun) write(ctx context.Context, writes []*write) {
 				if !isolate {
 					// One bad record can fail a whole request; send records
 					// one by one to find it and keep the rest flowing.
-					b.log.Warn("request refused; isolating records", zap.Error(err))
+					b.log.Warn("request refused; isolating records", zap.String("error", telemetry.MaskEmails(err.Error())))
 					isolate = true
 					continue
 				}
 			}
-			b.log.Warn("Salesforce request failed; retrying batch", zap.Error(err), zap.Int("records", len(next)))
+			b.log.Warn("Salesforce request failed; retrying batch", zap.String("error", telemetry.MaskEmails(err.Error())), zap.Int("records", len(next)))
 		}
 		pending = next
 		if len(pending) == 0 {
