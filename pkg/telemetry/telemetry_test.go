@@ -8,8 +8,8 @@ import (
 func TestMaskEmails(t *testing.T) {
 	for in, want := range map[string]string{
 		"Email: invalid email address: jane.doe@example.com": "Email: invalid email address: j***@example.com",
-		"a@b.c and O'Brien@x.io":                            "a***@b.c and O***@x.io",
-		"no email here":                                     "no email here",
+		"a@b.c and O'Brien@x.io":                             "a***@b.c and O***@x.io",
+		"no email here":                                      "no email here",
 	} {
 		if got := MaskEmails(in); got != want {
 			t.Errorf("MaskEmails(%q) = %q, want %q", in, got, want)
