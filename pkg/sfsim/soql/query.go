@@ -1,0 +1,253 @@
+package soql
+
+import (
+	"strings"
+	"time"
+)
+
+// FieldInfo describes one field of an object, as the emulator's schema
+// knows it.
+type FieldInfo struct {
+	Name string // canonical API name, e.g. "Email"
+	// Type is the describe type: id, string, email, textarea, phone, url,
+	// picklist, reference, boolean, double, int, currency, percent, date,
+	// datetime. Unknown types compare as strings.
+	Type string
+	// CaseSensitive makes string comparisons (=, IN, LIKE, ordering) exact
+	// instead of case-insensitive.
+	CaseSensitive bool
+}
+
+// ObjectInfo describes one sObject type.
+type ObjectInfo struct {
+	Name   string               // canonical API name, e.g. "Contact"
+	Fields map[string]FieldInfo // key: strings.ToLower(API name)
+}
+
+// Schema looks an object up by the name written in the query. The caller
+// makes it case-insensitive.
+type Schema func(object string) (ObjectInfo, bool)
+
+// Result is what a query returns.
+type Result struct {
+	// TotalSize is the number of rows returned (after OFFSET and LIMIT), or
+	// the count of a SELECT COUNT() query.
+	TotalSize int
+	// Fields are the output keys in select order: canonical field names, and
+	// for COUNT(field) its alias or "expr0", "expr1", … Empty for COUNT().
+	Fields []string
+	// Rows are the projected rows; every key of Fields is present (nil for
+	// null). Never nil; empty for COUNT().
+	Rows []map[string]any
+	// Count is set for SELECT COUNT() queries: TotalSize is the count.
+	Count bool
+}
+
+// class is how a field's values compare.
+type class int
+
+const (
+	clsString class = iota
+	clsNumber
+	clsBool
+	clsDate
+	clsDateTime
+)
+
+func classOf(typ string) class {
+	switch strings.ToLower(typ) {
+	case "boolean":
+		return clsBool
+	case "double", "int", "currency", "percent":
+		return clsNumber
+	case "date":
+		return clsDate
+	case "datetime":
+		return clsDateTime
+	default:
+		return clsString
+	}
+}
+
+// typeName is the type Salesforce names in "must be of type X" messages.
+func (c class) typeName(f FieldInfo) string {
+	switch c {
+	case clsString:
+		return "string"
+	case clsBool:
+		return "boolean"
+	case clsDate:
+		return "date"
+	case clsDateTime:
+		return "dateTime"
+	default:
+		return strings.ToLower(f.Type)
+	}
+}
+
+// field is a bound field reference.
+type field struct {
+	info FieldInfo
+	cls  class
+	fold bool // strings compare case-insensitively
+}
+
+// selItem is one SELECT item: a field or COUNT(field) (agg >= 0).
+type selItem struct {
+	name string // output key
+	f    *field
+	agg  int // index into Query.aggs, or -1
+}
+
+type orderItem struct {
+	f          *field // field to sort on, or nil when agg >= 0
+	agg        int
+	desc       bool
+	nullsFirst bool
+}
+
+// Query is a parsed and bound SOQL statement. It is immutable: Run may be
+// called any number of times, from any number of goroutines.
+type Query struct {
+	object   string
+	countAll bool // SELECT COUNT()
+	items    []selItem
+	fields   []string
+	where    cond
+	grouped  bool   // GROUP BY or aggregates in the select list
+	groupBy  *field // nil without GROUP BY
+	aggs     []*field
+	having   cond
+	order    []orderItem
+	limit    int // -1: none
+	offset   int
+}
+
+// Object returns the canonical name of the queried object.
+func (q *Query) Object() string { return q.object }
+
+// Run evaluates the query over rows (keys are canonical field names; a
+// missing key is null). now anchors TODAY, YESTERDAY, LAST_N_DAYS:n and the
+// like, in UTC. Rows are returned in input order unless ORDER BY says
+// otherwise; row maps are never modified.
+func (q *Query) Run(rows []map[string]any, now time.Time) (*Result, error) {
+	e := &env{today: dayNumber(now)}
+	var matched []map[string]any
+	for _, r := range rows {
+		e.row = r
+		if q.where == nil || q.where.eval(e) {
+			matched = append(matched, r)
+		}
+	}
+	if q.countAll {
+		n := window(len(matched), q.offset, q.limit)
+		return &Result{TotalSize: n, Fields: []string{}, Rows: []map[string]any{}, Count: true}, nil
+	}
+	if q.grouped {
+		return q.runGrouped(matched, e), nil
+	}
+	if len(q.order) > 0 {
+		matched = sortRows(matched, q.order, func(r map[string]any) *env { return &env{row: r} })
+	}
+	lo, hi := bounds(len(matched), q.offset, q.limit)
+	out := make([]map[string]any, 0, hi-lo)
+	for _, r := range matched[lo:hi] {
+		p := make(map[string]any, len(q.items))
+		for _, it := range q.items {
+			p[it.name] = r[it.f.info.Name]
+		}
+		out = append(out, p)
+	}
+	return &Result{TotalSize: len(out), Fields: append([]string(nil), q.fields...), Rows: out}, nil
+}
+
+// group is one GROUP BY bucket (or the single bucket of an aggregate query
+// without GROUP BY).
+type group struct {
+	first  map[string]any // first row seen: supplies the grouped field's value
+	counts []int          // per Query.aggs: non-null values seen
+}
+
+func (q *Query) runGrouped(rows []map[string]any, e *env) *Result {
+	var groups []*group
+	if q.groupBy == nil {
+		g := &group{first: map[string]any{}, counts: make([]int, len(q.aggs))}
+		groups = append(groups, g)
+		for _, r := range rows {
+			q.countInto(g, r)
+		}
+	} else {
+		byKey := map[any]*group{}
+		for _, r := range rows {
+			k := groupKey(q.groupBy, r[q.groupBy.info.Name])
+			g := byKey[k]
+			if g == nil {
+				g = &group{first: r, counts: make([]int, len(q.aggs))}
+				byKey[k] = g
+				groups = append(groups, g)
+			}
+			q.countInto(g, r)
+		}
+	}
+	envOf := func(g *group) *env { return &env{row: g.first, counts: g.counts, today: e.today} }
+	if q.having != nil {
+		kept := groups[:0]
+		for _, g := range groups {
+			if q.having.eval(envOf(g)) {
+				kept = append(kept, g)
+			}
+		}
+		groups = kept
+	}
+	if len(q.order) > 0 {
+		groups = sortRows(groups, q.order, envOf)
+	}
+	lo, hi := bounds(len(groups), q.offset, q.limit)
+	out := make([]map[string]any, 0, hi-lo)
+	for _, g := range groups[lo:hi] {
+		p := make(map[string]any, len(q.items))
+		for _, it := range q.items {
+			if it.agg >= 0 {
+				p[it.name] = g.counts[it.agg]
+			} else {
+				p[it.name] = g.first[it.f.info.Name]
+			}
+		}
+		out = append(out, p)
+	}
+	return &Result{TotalSize: len(out), Fields: append([]string(nil), q.fields...), Rows: out}
+}
+
+func (q *Query) countInto(g *group, r map[string]any) {
+	for i, f := range q.aggs {
+		if _, ok := toValue(f, r[f.info.Name]); ok {
+			g.counts[i]++
+		}
+	}
+}
+
+// groupKey buckets a value: strings by their comparison key, other values
+// by their typed value, nulls together.
+func groupKey(f *field, v any) any {
+	val, ok := toValue(f, v)
+	if !ok {
+		return nil
+	}
+	return val
+}
+
+// bounds returns the [lo, hi) window that OFFSET and LIMIT select from n
+// items.
+func bounds(n, offset, limit int) (int, int) {
+	lo := min(offset, n)
+	hi := n
+	if limit >= 0 && lo+limit < hi {
+		hi = lo + limit
+	}
+	return lo, hi
+}
+
+func window(n, offset, limit int) int {
+	lo, hi := bounds(n, offset, limit)
+	return hi - lo
+}
