@@ -4,6 +4,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // maxQueryLen is the longest statement Salesforce accepts, in characters.
@@ -47,7 +48,7 @@ func Parse(q string, schema Schema) (*Query, error) {
 }
 
 func parse(q string, schema Schema) (*Query, *Error) {
-	if len(q) > maxQueryLen {
+	if len(q) > maxQueryLen && utf8.RuneCountInString(q) > maxQueryLen {
 		return nil, malformed("query too long: a SOQL statement is limited to 100000 characters")
 	}
 	toks, err := lex(q)
