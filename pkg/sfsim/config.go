@@ -1,0 +1,162 @@
+package sfsim
+
+import (
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Defaults of Config.
+const (
+	DefaultClientID           = "contactsync"
+	DefaultClientSecret       = "contactsync-secret"
+	DefaultSessionIdleTimeout = 2 * time.Hour
+	DefaultDailyLimit         = 100000
+	DefaultDuplicateResultKey = "duplicateResut" // sic: the spelling recorded from real orgs
+)
+
+// Duplicate rule actions (Config.DuplicateAction).
+const (
+	ActionAllowAlert = "allow-alert" // refuse API saves with DUPLICATES_DETECTED unless allowSave=true
+	ActionBlock      = "block"       // always refuse
+	ActionOff        = "off"         // rules disabled
+)
+
+// Fault codes (Faults.Errors).
+const (
+	FaultLockRow     = "UNABLE_TO_LOCK_ROW" // 400, per record in collections
+	FaultUnavailable = "SERVER_UNAVAILABLE" // 503 JSON
+	FaultHTML502     = "HTML_502"           // 502 HTML gateway page
+)
+
+// Config configures an emulator. The zero value is a usable default org.
+type Config struct {
+	// Addr is the listen address; "" = 127.0.0.1:0 (a random port, for tests).
+	Addr string
+	// ClientID and ClientSecret are the client_credentials credentials
+	// (defaults "contactsync" / "contactsync-secret"). ClientID is also the
+	// JWT issuer. Sessions of this client are the integration user, which
+	// holds the Contact_Sync_Integration custom permission.
+	ClientID, ClientSecret string
+	// RestrictedClients are extra client_credentials clients (id → secret)
+	// whose sessions do not hold the integration permission: the duplicate
+	// rule and the validation rules apply to every one of their writes.
+	RestrictedClients map[string]string
+	// JWTCertPEM is the PEM public key or certificate that verifies JWT
+	// bearer assertions (RS256); nil disables the JWT grant.
+	JWTCertPEM []byte
+	// SessionIdleTimeout ends a session not used for this long; 0 = 2h.
+	SessionIdleTimeout time.Duration
+	// DailyLimit is the daily API allocation; 0 = 100000.
+	DailyLimit int
+	// DuplicateAction is what the duplicate rules do: "allow-alert"
+	// (default), "block" or "off".
+	DuplicateAction string
+	// DuplicateResultKey is the key of the duplicate result in a
+	// DUPLICATES_DETECTED error: "duplicateResut" (default, as recorded from
+	// real orgs) or "duplicateResult".
+	DuplicateResultKey string
+	// Schema is the org's objects and rules; nil = DefaultSchema().
+	Schema *Schema
+	// Faults are injected from the start; SetFaults and PUT /__sfsim/faults
+	// replace them.
+	Faults Faults
+	// Seed seeds fault randomness; 0 = 1.
+	Seed int64
+	// Logger receives start/stop and internal errors; nil = no logs.
+	Logger *zap.Logger
+}
+
+// Faults are the injected failures.
+type Faults struct {
+	LatencyMS int `json:"latency_ms"` // added to every data call
+	JitterMS  int `json:"jitter_ms"`  // plus a uniform random 0..JitterMS
+	// ErrorRate (0..1) is drawn per record in collections writes (for
+	// UNABLE_TO_LOCK_ROW) and per request otherwise.
+	ErrorRate float64 `json:"error_rate"`
+	// Errors are the fault codes drawn from: "UNABLE_TO_LOCK_ROW",
+	// "SERVER_UNAVAILABLE", "HTML_502"; empty = UNABLE_TO_LOCK_ROW.
+	Errors []string `json:"errors"`
+	// DailyLimit > 0 replaces the daily API allocation.
+	DailyLimit int `json:"daily_limit"`
+}
+
+func (f Faults) validate() error {
+	switch {
+	case f.LatencyMS < 0 || f.LatencyMS > 600000:
+		return fmt.Errorf("faults: latency_ms %d out of range 0..600000", f.LatencyMS)
+	case f.JitterMS < 0 || f.JitterMS > 600000:
+		return fmt.Errorf("faults: jitter_ms %d out of range 0..600000", f.JitterMS)
+	case f.ErrorRate < 0 || f.ErrorRate > 1 || f.ErrorRate != f.ErrorRate:
+		return fmt.Errorf("faults: error_rate %v out of range 0..1", f.ErrorRate)
+	case f.DailyLimit < 0:
+		return fmt.Errorf("faults: daily_limit %d must be >= 0", f.DailyLimit)
+	}
+	for _, e := range f.Errors {
+		switch e {
+		case FaultLockRow, FaultUnavailable, FaultHTML502:
+		default:
+			return fmt.Errorf("faults: errors: unknown code %q (want %s, %s or %s)", e, FaultLockRow, FaultUnavailable, FaultHTML502)
+		}
+	}
+	return nil
+}
+
+func (c *Config) setDefaults() {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:0"
+	}
+	if c.ClientID == "" {
+		c.ClientID = DefaultClientID
+	}
+	if c.ClientSecret == "" {
+		c.ClientSecret = DefaultClientSecret
+	}
+	if c.SessionIdleTimeout == 0 {
+		c.SessionIdleTimeout = DefaultSessionIdleTimeout
+	}
+	if c.DailyLimit == 0 {
+		c.DailyLimit = DefaultDailyLimit
+	}
+	if c.DuplicateAction == "" {
+		c.DuplicateAction = ActionAllowAlert
+	}
+	if c.DuplicateResultKey == "" {
+		c.DuplicateResultKey = DefaultDuplicateResultKey
+	}
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.SessionIdleTimeout < 0:
+		return fmt.Errorf("sfsim: SessionIdleTimeout %v must be >= 0", c.SessionIdleTimeout)
+	case c.DailyLimit < 0:
+		return fmt.Errorf("sfsim: DailyLimit %d must be >= 0", c.DailyLimit)
+	}
+	switch c.DuplicateAction {
+	case ActionAllowAlert, ActionBlock, ActionOff:
+	default:
+		return fmt.Errorf("sfsim: DuplicateAction %q: want %q, %q or %q", c.DuplicateAction, ActionAllowAlert, ActionBlock, ActionOff)
+	}
+	switch c.DuplicateResultKey {
+	case "duplicateResut", "duplicateResult":
+	default:
+		return fmt.Errorf("sfsim: DuplicateResultKey %q: want \"duplicateResut\" or \"duplicateResult\"", c.DuplicateResultKey)
+	}
+	for id := range c.RestrictedClients {
+		if id == c.ClientID {
+			return fmt.Errorf("sfsim: RestrictedClients: %q is the integration ClientID", id)
+		}
+	}
+	if err := c.Faults.validate(); err != nil {
+		return fmt.Errorf("sfsim: %w", err)
+	}
+	return nil
+}
