@@ -93,10 +93,14 @@ func ExampleClient_UpsertCollection() {
 	}
 	defer c.Close()
 
+	// An existing contact, unlinked, holding jane@example.com.
+	if _, err := srv.Insert("Contact", map[string]any{"LastName": "Doe", "Email": "jane@example.com"}); err != nil {
+		log.Fatal(err)
+	}
 	recs := []salesforce.Record{
-		{"External_Contact_ID__c": "MC_1", "LastName": "Doe", "Email": "jane@example.com"},
-		{"External_Contact_ID__c": "MC_2", "LastName": "Roe", "Email": "not-an-email"},
-		{"External_Contact_ID__c": "MC_3", "LastName": "Poe", "Email": "jane@example.com"}, // same email as MC_1
+		{"External_Contact_ID__c": "MC_1", "LastName": "Roe", "Email": "roe@example.com"},
+		{"External_Contact_ID__c": "MC_2", "LastName": "Poe", "Email": "not-an-email"},
+		{"External_Contact_ID__c": "MC_3", "LastName": "Doe", "Email": "jane@example.com"}, // duplicate rule fires
 	}
 	res, err := c.UpsertCollection(ctx, "Contact", "External_Contact_ID__c", recs, salesforce.WriteOptions{})
 	if err != nil {
