@@ -151,7 +151,8 @@ type call struct {
 	method string
 	path   string // below /services/data/vNN.N, or a full "/services/..." path
 	query  url.Values
-	body   any
+	body   any    // JSON-encoded by do
+	raw    []byte // an already encoded body (used instead of body)
 	dup    *DuplicateRuleHeader
 	replay replay
 }
@@ -167,8 +168,8 @@ type response struct {
 // cl.replay allows; a 401 INVALID_SESSION_ID gets one new token and one
 // replay. It returns 2xx responses, and an *APIError for anything else.
 func (c *Client) do(ctx context.Context, cl call) (*response, error) {
-	var body []byte
-	if cl.body != nil {
+	body := cl.raw
+	if body == nil && cl.body != nil {
 		var err error
 		if body, err = json.Marshal(cl.body); err != nil {
 			return nil, fmt.Errorf("salesforce: encoding %s %s: %w", cl.method, cl.path, err)

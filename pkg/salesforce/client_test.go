@@ -830,7 +830,7 @@ func TestHeadersAndConcurrency(t *testing.T) {
 }
 
 func TestContextCancelStopsRetries(t *testing.T) {
-	e := newEnv(t, sfsim.Config{}, func(c *salesforce.Config) { c.RetryBackoff, c.MaxRetryElapsed = time.Hour, 10 * time.Hour })
+	e := newEnv(t, sfsim.Config{}, func(c *salesforce.Config) { c.RetryBackoff, c.MaxRetryElapsed = time.Hour, 10*time.Hour })
 	e.srv.SetFaults(sfsim.Faults{ErrorRate: 1, Errors: []string{"SERVER_UNAVAILABLE"}})
 	ctx, cancel := context.WithCancel(context.Background())
 	e.hook.setAfter(func(req *http.Request, res *http.Response, err error) (*http.Response, error) {

@@ -1,18 +1,15 @@
 package salesforce
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 )
-
-// collectionBody is the sObject Collections request body.
-type collectionBody struct {
-	AllOrNone bool     `json:"allOrNone"`
-	Records   []Record `json:"records"`
-}
 
 // UpsertCollection upserts recs by extIDField through sObject Collections
 // (PATCH /composite/sobjects/{sobject}/{extIDField}), 200 records per
@@ -54,19 +51,14 @@ func (c *Client) CreateCollection(ctx context.Context, sobject string, recs []Re
 
 func (c *Client) collection(ctx context.Context, method, path, sobject string, recs []Record, o WriteOptions, rp replay, dropID bool) ([]SaveResult, error) {
 	out := make([]SaveResult, 0, len(recs))
+	var enc collectionEncoder
 	for start := 0; start < len(recs); start += MaxCollectionSize {
 		end := min(start+MaxCollectionSize, len(recs))
-		chunk := make([]Record, end-start)
-		for i, r := range recs[start:end] {
-			chunk[i] = wireRecord(r, sobject, dropID)
+		raw, err := enc.encode(o.AllOrNone, recs[start:end], sobject, dropID)
+		if err != nil {
+			return out, fmt.Errorf("salesforce: encoding records %d-%d: %w", start, end-1, err)
 		}
-		cl := call{
-			method: method,
-			path:   path,
-			body:   collectionBody{AllOrNone: o.AllOrNone, Records: chunk},
-			dup:    o.DuplicateRule,
-			replay: rp,
-		}
+		cl := call{method: method, path: path, raw: raw, dup: o.DuplicateRule, replay: rp}
 		resp, err := c.do(ctx, cl)
 		if err != nil {
 			return out, fmt.Errorf("salesforce: records %d-%d of %d: %w", start, end-1, len(recs), err)
@@ -75,30 +67,69 @@ func (c *Client) collection(ctx context.Context, method, path, sobject string, r
 		if err := decode(cl, resp, &res); err != nil {
 			return out, err
 		}
-		if len(res) != len(chunk) {
-			return out, fmt.Errorf("salesforce: %s %s: %d results for %d records", method, path, len(res), len(chunk))
+		if len(res) != end-start {
+			return out, fmt.Errorf("salesforce: %s %s: %d results for %d records", method, path, len(res), end-start)
 		}
 		out = append(out, res...)
 	}
 	return out, nil
 }
 
-// wireRecord copies r with attributes.type set (an existing attributes
-// value is kept) and, for upserts, without Id.
-func wireRecord(r Record, sobject string, dropID bool) Record {
-	w := make(Record, len(r)+1)
-	for k, v := range r {
-		if dropID && strings.EqualFold(k, "Id") {
-			continue
-		}
-		w[k] = v
-	}
-	if _, ok := w["attributes"]; !ok {
-		w["attributes"] = attributes{Type: sobject}
-	}
-	return w
+// collectionEncoder writes {"allOrNone":…,"records":[…]} straight from the
+// caller's records: attributes.type first (unless the record has its own
+// attributes), then the fields in key order, Id left out for upserts. The
+// caller's maps are not modified.
+type collectionEncoder struct {
+	buf  bytes.Buffer
+	enc  *json.Encoder
+	keys []string
 }
 
-type attributes struct {
-	Type string `json:"type"`
+func (e *collectionEncoder) encode(allOrNone bool, recs []Record, sobject string, dropID bool) ([]byte, error) {
+	if e.enc == nil {
+		e.enc = json.NewEncoder(&e.buf)
+	}
+	e.buf.Reset()
+	fmt.Fprintf(&e.buf, `{"allOrNone":%t,"records":[`, allOrNone)
+	typ, err := json.Marshal(sobject)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range recs {
+		if i > 0 {
+			e.buf.WriteByte(',')
+		}
+		e.buf.WriteByte('{')
+		first := true
+		if _, ok := r["attributes"]; !ok {
+			e.buf.WriteString(`"attributes":{"type":`)
+			e.buf.Write(typ)
+			e.buf.WriteByte('}')
+			first = false
+		}
+		e.keys = e.keys[:0]
+		for k := range r {
+			if dropID && strings.EqualFold(k, "Id") {
+				continue
+			}
+			e.keys = append(e.keys, k)
+		}
+		slices.Sort(e.keys)
+		for _, k := range e.keys {
+			if !first {
+				e.buf.WriteByte(',')
+			}
+			first = false
+			if err := e.enc.Encode(k); err != nil {
+				return nil, err
+			}
+			e.buf.WriteByte(':')
+			if err := e.enc.Encode(r[k]); err != nil {
+				return nil, fmt.Errorf("field %s: %w", k, err)
+			}
+		}
+		e.buf.WriteByte('}')
+	}
+	e.buf.WriteString("]}")
+	return bytes.Clone(e.buf.Bytes()), nil
 }
