@@ -221,6 +221,19 @@ func (r *Reconciler) process(ctx context.Context, msgs []jetstream.Msg) Report {
 		r.events.Add(int64(len(msgs)))
 		return rep
 	}
+	// Count before acking: whoever watches the consumer drain (the
+	// standalone run) reads Stats as soon as the last ack lands.
+	for _, sr := range res {
+		if sr.Success {
+			rep.Written++
+			if sr.Created {
+				rep.Created++
+			}
+		}
+	}
+	r.written.Add(int64(rep.Written))
+	r.created.Add(int64(rep.Created))
+	r.events.Add(int64(len(msgs)))
 	for i, g := range groups {
 		sr := res[i]
 		if sr.Success {
@@ -228,10 +241,6 @@ func (r *Reconciler) process(ctx context.Context, msgs []jetstream.Msg) Report {
 				if err := m.Ack(); err != nil {
 					r.log.Warn("ack failed; event will be redelivered and rewritten", zap.Error(err))
 				}
-			}
-			rep.Written++
-			if sr.Created {
-				rep.Created++
 			}
 			continue
 		}
@@ -247,9 +256,6 @@ func (r *Reconciler) process(ctx context.Context, msgs []jetstream.Msg) Report {
 			}
 		}
 	}
-	r.events.Add(int64(len(msgs)))
-	r.written.Add(int64(rep.Written))
-	r.created.Add(int64(rep.Created))
 	return rep
 }
 
@@ -338,13 +344,13 @@ func (r *Reconciler) deadLetter(ctx context.Context, m jetstream.Msg, code, reas
 		r.retried.Add(1)
 		return
 	}
+	rep.DeadLettered++
+	r.dead.Add(1) // before Term, like the counts before acks
 	if err := m.Term(); err != nil {
 		r.log.Warn("term failed; the dead letter is stored once (dedup)", zap.Error(err))
 	}
 	r.log.Warn("conflict event dead-lettered", zap.String("subject", m.Subject()), zap.Uint64("stream_seq", seq),
 		zap.String("code", code))
-	rep.DeadLettered++
-	r.dead.Add(1)
 }
 
 func deliveries(m jetstream.Msg) uint64 {
