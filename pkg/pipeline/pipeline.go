@@ -1,0 +1,268 @@
+// Package pipeline runs the whole of contactsync in one process: a JetStream
+// server (embedded unless NATS_URL is set), a Salesforce org (the embedded
+// emulator unless SF_LOGIN_URL is set), the producer, a fleet of upserters
+// (each with its own NATS connection, so partition ownership is real) and the
+// reconciler. It reads its input (a file or generated contacts), waits until
+// every delta has an outcome, and accounts for all of them in a Summary.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/contactsync/contactsync/pkg/bus"
+	"github.com/contactsync/contactsync/pkg/conflict"
+	"github.com/contactsync/contactsync/pkg/reconcile"
+	"github.com/contactsync/contactsync/pkg/salesforce"
+	"github.com/contactsync/contactsync/pkg/sfsim"
+	"github.com/contactsync/contactsync/pkg/synth"
+	"github.com/contactsync/contactsync/pkg/upsert"
+)
+
+// Config describes one run. Zero values take the defaults.
+type Config struct {
+	NATSURL   string // empty = embedded JetStream
+	DataDir   string // embedded JetStream store; empty = a temp dir removed at the end
+	Upserters int    // fleet members; default 4
+	Input     string // NDJSON or CSV file; empty = generated contacts
+	Mapping   string // CSV column mapping file (optional)
+	Synth     synth.Options
+	SF        salesforce.Config // LoginURL empty = embedded emulator
+	Sim       sfsim.Config      // the embedded emulator's settings
+	Conflict  conflict.Config
+	Upsert    upsert.Config
+	Topology  bus.Topology
+	Timeout   time.Duration // give up waiting for outcomes after this; default 30m
+	Progress  io.Writer     // progress lines (stderr); nil = none
+	Logger    *zap.Logger
+	// Latencies, when set, records publish→write latency (benchmarks).
+	Latencies *upsert.Latencies
+}
+
+func (c *Config) setDefaults() {
+	if c.Upserters <= 0 {
+		c.Upserters = 4
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 30 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.Topology.Partitions == 0 {
+		c.Topology.Partitions = c.Upsert.Partitions
+	}
+	c.Upsert.Partitions = c.Topology.Partitions
+	if c.Upsert.LimitCheckInterval == 0 {
+		c.Upsert.LimitCheckInterval = time.Minute
+	}
+	if c.Upsert.UsagePauseAt == 0 {
+		c.Upsert.UsagePauseAt = 0.9
+	}
+}
+
+// Run executes one run and returns its summary. The error is for failures
+// to run at all; an incomplete run is a Summary with Gaps.
+func Run(ctx context.Context, cfg Config) (Summary, error) {
+	cfg.setDefaults()
+	log := cfg.Logger
+	start := time.Now()
+	sum := Summary{Policy: string(policyName(cfg.Conflict.DefaultPolicy))}
+
+	// JetStream.
+	natsURL := cfg.NATSURL
+	if natsURL == "" {
+		dir := cfg.DataDir
+		if dir == "" {
+			tmp, err := os.MkdirTemp("", "contactsync-js-")
+			if err != nil {
+				return sum, err
+			}
+			defer os.RemoveAll(tmp)
+			dir = tmp
+		}
+		ns, err := bus.StartEmbedded(dir)
+		if err != nil {
+			return sum, fmt.Errorf("embedded JetStream: %w", err)
+		}
+		defer ns.Shutdown()
+		natsURL = ns.ClientURL()
+		log.Info("embedded JetStream", zap.String("url", natsURL), zap.String("store", dir))
+	}
+	nc, err := nats.Connect(natsURL, nats.Name("contactsync-standalone"))
+	if err != nil {
+		return sum, fmt.Errorf("NATS_URL: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return sum, err
+	}
+	if err := bus.Ensure(ctx, js, cfg.Topology); err != nil {
+		return sum, err
+	}
+
+	// Salesforce.
+	sfcfg := cfg.SF
+	var sim *sfsim.Server
+	if sfcfg.LoginURL == "" {
+		simcfg := cfg.Sim
+		if simcfg.Logger == nil {
+			simcfg.Logger = log.Named("sfsim")
+		}
+		sim, err = sfsim.New(simcfg)
+		if err != nil {
+			return sum, fmt.Errorf("embedded emulator: %w", err)
+		}
+		defer sim.Close()
+		sfcfg = salesforce.Config{LoginURL: sim.URL(), ClientID: "contactsync", ClientSecret: "contactsync-secret",
+			APIVersion: cfg.SF.APIVersion, MaxConcurrency: cfg.SF.MaxConcurrency}
+		sum.Salesforce = "embedded emulator " + sim.URL()
+	} else {
+		sum.Salesforce = sfcfg.LoginURL
+	}
+	if sfcfg.Logger == nil {
+		sfcfg.Logger = log.Named("salesforce")
+	}
+	sf, err := salesforce.New(ctx, sfcfg)
+	if err != nil {
+		return sum, err
+	}
+	calls0 := sf.APICalls()
+
+	// Input (generated data may seed the emulator with colliding contacts).
+	src, err := openInput(cfg, sim)
+	if err != nil {
+		return sum, err
+	}
+
+	// Reconciler.
+	rec, err := reconcile.New(js, sf, reconcile.Config{}, log.Named("reconciler"))
+	if err != nil {
+		return sum, err
+	}
+	if err := rec.Start(ctx); err != nil {
+		return sum, err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = rec.Stop(sctx)
+	}()
+
+	// Upserter fleet.
+	stats := &upsert.Stats{}
+	gate := upsert.NewGate(sf, cfg.Upsert.UsagePauseAt, cfg.Upsert.LimitCheckInterval, log)
+	resolver := conflict.NewResolver(sf, cfg.Conflict, log.Named("conflict"))
+	for i := 0; i < cfg.Upserters; i++ {
+		unc, err := nats.Connect(natsURL, nats.Name(fmt.Sprintf("contactsync-upserter-%d", i)))
+		if err != nil {
+			return sum, err
+		}
+		ucfg := cfg.Upsert
+		ucfg.Member = fmt.Sprintf("standalone-%d-%d", os.Getpid(), i)
+		u, err := upsert.New(ucfg, upsert.Deps{NATS: unc, Salesforce: sf, Resolver: resolver, Stats: stats, Gate: gate,
+			Latencies: cfg.Latencies, Logger: log.Named("upserter")})
+		if err != nil {
+			unc.Close()
+			return sum, err
+		}
+		if err := u.Start(ctx); err != nil {
+			unc.Close()
+			return sum, err
+		}
+		defer func() { u.Stop(); unc.Close() }()
+	}
+
+	// Publish.
+	pub, err := publish(ctx, js, src, cfg.Progress, log)
+	if err != nil {
+		return sum, err
+	}
+	sum.Read, sum.Rejected, sum.Published, sum.Duplicates = pub.Read, pub.Rejected, pub.Published, pub.Duplicates
+
+	// Wait for every published delta and every conflict event to settle.
+	waitErr := waitSettled(ctx, js, cfg, stats, gate, sum.Published, cfg.Progress)
+	snap := stats.Snapshot()
+	sum.Created, sum.Updated, sum.Adopted, sum.Rekeyed = snap.Created, snap.Updated, snap.Adopted, snap.Rekeyed
+	sum.StaleSkipped, sum.Held, sum.DeadLettered = snap.StaleSkipped, snap.Held, snap.DeadLettered
+	sum.Exceptions = rec.Stats().Written
+	sum.APICalls = sf.APICalls() - calls0
+	if paused, why := gate.Paused(); paused {
+		sum.Paused = why
+	}
+	sum.DurationMS = time.Since(start).Milliseconds()
+	sum.Gaps = sum.Check()
+	if waitErr != nil && !errors.Is(waitErr, errStalled) {
+		sum.Gaps = append(sum.Gaps, waitErr.Error())
+	}
+	return sum, nil
+}
+
+func policyName(p conflict.Policy) conflict.Policy {
+	if p == "" {
+		return conflict.Strict
+	}
+	return p
+}
+
+var errStalled = errors.New("stalled")
+
+// waitSettled waits until every published delta has an outcome and the
+// reconciler has nothing pending; it also returns when writes are paused for
+// API limits (nothing will move until the allocation frees up) or on timeout.
+func waitSettled(ctx context.Context, js jetstream.JetStream, cfg Config, stats *upsert.Stats, gate *upsert.Gate, published int64, progress io.Writer) error {
+	deadline := time.Now().Add(cfg.Timeout)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	lastPrint := time.Now()
+	var pausedSince time.Time
+	for {
+		s := stats.Snapshot()
+		if progress != nil && time.Since(lastPrint) >= time.Second {
+			lastPrint = time.Now()
+			fmt.Fprintf(progress, "progress: %d/%d deltas done (created %d, updated %d, stale %d, held %d, dlq %d)\n",
+				s.Done(), published, s.Created, s.Updated, s.StaleSkipped, s.Held, s.DeadLettered)
+		}
+		if s.Done() >= published && reconcilerIdle(ctx, js) {
+			return nil
+		}
+		if paused, _ := gate.Paused(); paused {
+			if pausedSince.IsZero() {
+				pausedSince = time.Now()
+			} else if time.Since(pausedSince) > 3*cfg.Upsert.LimitCheckInterval+2*time.Second {
+				return errStalled
+			}
+		} else {
+			pausedSince = time.Time{}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %s waiting for outcomes", cfg.Timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("interrupted: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+func reconcilerIdle(ctx context.Context, js jetstream.JetStream) bool {
+	c, err := js.Consumer(ctx, bus.StreamConflicts, "reconciler")
+	if err != nil {
+		return false
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return false
+	}
+	return info.NumPending == 0 && info.NumAckPending == 0
+}
