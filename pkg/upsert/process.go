@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -88,42 +90,15 @@ func (b *batchRun) write(ctx context.Context, writes []*write) {
 	bo := newBackoff()
 	start := time.Now()
 	pending := writes
-	isolate := false
 	for len(pending) > 0 {
 		if err := u.d.Gate.Wait(ctx); err != nil {
 			return
 		}
-		var next []*write
-		var err error
-		if isolate {
-			for _, w := range pending {
-				r, e := b.attempt(ctx, []*write{w})
-				next = append(next, r...)
-				if e != nil {
-					if salesforce.ClassOf(e) == salesforce.ClassPermanent {
-						b.fail(w, errorCode(e), e.Error())
-						next = next[:len(next)-1]
-						continue
-					}
-					err = e
-				}
-			}
-		} else {
-			next, err = b.attempt(ctx, pending)
-		}
+		next, err := b.send(ctx, pending)
 		if err != nil {
-			switch salesforce.ClassOf(err) {
-			case salesforce.ClassLimit:
+			if salesforce.ClassOf(err) == salesforce.ClassLimit {
 				u.d.Gate.pause("Salesforce answered REQUEST_LIMIT_EXCEEDED")
 				continue
-			case salesforce.ClassPermanent:
-				if !isolate {
-					// One bad record can fail a whole request; send records
-					// one by one to find it and keep the rest flowing.
-					b.log.Warn("request refused; isolating records", zap.String("error", telemetry.MaskEmails(err.Error())))
-					isolate = true
-					continue
-				}
 			}
 			b.log.Warn("Salesforce request failed; retrying batch", zap.String("error", telemetry.MaskEmails(err.Error())), zap.Int("records", len(next)))
 		}
@@ -147,6 +122,69 @@ func (b *batchRun) write(ctx context.Context, writes []*write) {
 			}
 		}
 	}
+}
+
+// send writes ws in one request. When Salesforce refuses the whole request
+// for a permanent reason, one record is usually to blame (an unknown field
+// fails the request, not the record): records carrying the field Salesforce
+// names go to the DLQ and the rest are sent again; without a named field the
+// batch is bisected, so a bad record costs O(log n) calls, not n.
+func (b *batchRun) send(ctx context.Context, ws []*write) ([]*write, error) {
+	retry, err := b.attempt(ctx, ws)
+	if err == nil || salesforce.ClassOf(err) != salesforce.ClassPermanent {
+		return retry, err
+	}
+	code, msg := errorCode(err), errorMessage(err)
+	if len(ws) == 1 {
+		b.fail(ws[0], code, msg)
+		return nil, nil
+	}
+	if field := refusedField(err); field != "" {
+		var good []*write
+		for _, w := range ws {
+			if hasField(w.fields, field) {
+				b.fail(w, code, msg)
+			} else {
+				good = append(good, w)
+			}
+		}
+		if len(good) < len(ws) {
+			if len(good) == 0 {
+				return nil, nil
+			}
+			return b.send(ctx, good)
+		}
+	}
+	mid := len(ws) / 2
+	r1, e1 := b.send(ctx, ws[:mid])
+	r2, e2 := b.send(ctx, ws[mid:])
+	return append(r1, r2...), errors.Join(e1, e2)
+}
+
+var noSuchColumn = regexp.MustCompile(`No such column '([^']+)'`)
+
+// refusedField is the field a whole-request refusal names, if any.
+func refusedField(err error) string {
+	var ae *salesforce.APIError
+	if !errors.As(err, &ae) {
+		return ""
+	}
+	if len(ae.Fields) == 1 {
+		return ae.Fields[0]
+	}
+	if m := noSuchColumn.FindStringSubmatch(ae.Message); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+func hasField(fields map[string]any, name string) bool {
+	for k := range fields {
+		if strings.EqualFold(k, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // attempt sends ws in one collections upsert and settles what it can. It
@@ -323,6 +361,14 @@ func (b *batchRun) leavePending(w *write) {
 
 func isTransient(c salesforce.Class) bool {
 	return c == salesforce.ClassTransient || c == salesforce.ClassSession || c == salesforce.ClassLimit
+}
+
+func errorMessage(err error) string {
+	var ae *salesforce.APIError
+	if errors.As(err, &ae) && ae.Message != "" {
+		return ae.Message
+	}
+	return err.Error()
 }
 
 func errorCode(err error) string {
