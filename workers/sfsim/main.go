@@ -1,0 +1,135 @@
+// Command sfsim serves the Salesforce emulator (pkg/sfsim) over HTTP for
+// local development, CI, docker-compose and load tests.
+//
+// Configuration is by environment; run with --help for the list.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+	"go.uber.org/zap"
+
+	"github.com/contactsync/contactsync/pkg/sfsim"
+	"github.com/contactsync/contactsync/pkg/telemetry"
+)
+
+type config struct {
+	Addr               string        `envconfig:"SFSIM_ADDR" default:"127.0.0.1:8088" desc:"listen address; also the host of instance_url"`
+	ClientID           string        `envconfig:"SFSIM_CLIENT_ID" default:"contactsync" desc:"client_credentials client id (and JWT iss); its sessions are the integration user"`
+	ClientSecret       string        `envconfig:"SFSIM_CLIENT_SECRET" default:"contactsync-secret" desc:"client_credentials secret"`
+	JWTCertFile        string        `envconfig:"SFSIM_JWT_CERT_FILE" desc:"PEM public key or certificate verifying JWT bearer assertions (RS256); empty = JWT grant off"`
+	SchemaFile         string        `envconfig:"SFSIM_SCHEMA_FILE" desc:"objects, fields and rules as YAML (.yaml/.yml) or JSON; empty = built-in Contact + Contact_Sync_Exception__c"`
+	DuplicateAction    string        `envconfig:"SFSIM_DUPLICATE_ACTION" default:"allow-alert" desc:"duplicate rules: allow-alert (refused unless allowSave=true), block, or off"`
+	DuplicateResultKey string        `envconfig:"SFSIM_DUPLICATE_RESULT_KEY" default:"duplicateResut" desc:"key of the match details in DUPLICATES_DETECTED: duplicateResut (as real orgs send) or duplicateResult"`
+	DailyLimit         int           `envconfig:"SFSIM_DAILY_LIMIT" default:"100000" desc:"daily API allocation; once spent, calls get 403 REQUEST_LIMIT_EXCEEDED"`
+	SessionIdleTimeout time.Duration `envconfig:"SFSIM_SESSION_IDLE_TIMEOUT" default:"2h" desc:"a token unused for this long gets 401 INVALID_SESSION_ID"`
+	LatencyMS          int           `envconfig:"SFSIM_LATENCY_MS" default:"0" desc:"latency added to every data call, in ms"`
+	JitterMS           int           `envconfig:"SFSIM_JITTER_MS" default:"0" desc:"plus a uniform random 0..N ms"`
+	ErrorRate          float64       `envconfig:"SFSIM_ERROR_RATE" default:"0" desc:"0..1: chance of an injected fault, per record in collections writes (lock), per request otherwise"`
+	Errors             []string      `envconfig:"SFSIM_ERRORS" default:"UNABLE_TO_LOCK_ROW" desc:"comma-separated faults drawn from: UNABLE_TO_LOCK_ROW (400), SERVER_UNAVAILABLE (503 JSON), HTML_502 (502 HTML page)"`
+	Seed               int64         `envconfig:"SFSIM_SEED" default:"1" desc:"seed of the fault randomness, for reproducible runs"`
+	LogLevel           string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+}
+
+const help = `sfsim: a Salesforce org emulator speaking the REST API on the wire: OAuth 2.0
+token endpoint (client credentials, JWT bearer), sObject rows and upsert by
+external ID, sObject Collections, Composite, SOQL queries with paging,
+/limits, duplicate rules, validation, API limits and injected faults.
+
+Data:  {URL}/services/oauth2/token, {URL}/services/data/v45.0 … v62.0
+Admin: GET /__sfsim/stats, POST /__sfsim/reset, PUT /__sfsim/faults,
+       POST /__sfsim/expire-sessions (no token; not counted as API calls)
+
+Usage: sfsim [--help]
+
+Environment:
+`
+
+func main() {
+	fs := flag.NewFlagSet("sfsim", flag.ContinueOnError)
+	fs.Usage = func() { usage(fs.Output()) }
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		os.Exit(2)
+	}
+	var cfg config
+	if err := envconfig.Process("", &cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "sfsim:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "sfsim:", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, help)
+	_ = envconfig.Usagef("", &config{}, w, envconfig.DefaultTableFormat)
+}
+
+// simConfig maps the environment onto the emulator's Config.
+func (c config) simConfig() (sfsim.Config, error) {
+	sc := sfsim.Config{
+		Addr: c.Addr, ClientID: c.ClientID, ClientSecret: c.ClientSecret,
+		DuplicateAction: c.DuplicateAction, DuplicateResultKey: c.DuplicateResultKey,
+		DailyLimit: c.DailyLimit, SessionIdleTimeout: c.SessionIdleTimeout, Seed: c.Seed,
+		Faults: sfsim.Faults{LatencyMS: c.LatencyMS, JitterMS: c.JitterMS, ErrorRate: c.ErrorRate, Errors: c.Errors},
+	}
+	if c.JWTCertFile != "" {
+		pem, err := os.ReadFile(c.JWTCertFile)
+		if err != nil {
+			return sc, fmt.Errorf("SFSIM_JWT_CERT_FILE: %w", err)
+		}
+		sc.JWTCertPEM = pem
+	}
+	if c.SchemaFile != "" {
+		s, err := sfsim.LoadSchema(c.SchemaFile)
+		if err != nil {
+			return sc, fmt.Errorf("SFSIM_SCHEMA_FILE: %w", err)
+		}
+		sc.Schema = s
+	}
+	return sc, nil
+}
+
+// run serves until ctx ends. ready, if set, receives the base URL once
+// the emulator listens.
+func run(ctx context.Context, cfg config, ready func(url string)) error {
+	log, err := telemetry.NewLogger(cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	sc, err := cfg.simConfig()
+	if err != nil {
+		return err
+	}
+	sc.Logger = log
+	srv, err := sfsim.New(sc)
+	if err != nil {
+		return err
+	}
+	log.Info("sfsim ready", zap.String("url", srv.URL()), zap.String("duplicate_action", sc.DuplicateAction),
+		zap.Bool("jwt", sc.JWTCertPEM != nil))
+	if ready != nil {
+		ready(srv.URL())
+	}
+	<-ctx.Done()
+	log.Info("sfsim: shutting down")
+	return srv.Close()
+}
