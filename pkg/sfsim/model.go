@@ -24,7 +24,8 @@ type objectInfo struct {
 	indexed             []*fieldInfo // unique or external ID: kept in an index
 	dupRules            []*dupRule
 	valRules            []*valRule
-	computedName        bool // Name = FirstName + " " + LastName
+	computedName        bool   // Name = FirstName + " " + LastName
+	nameFormat          string // auto-number Name
 	soql                soql.ObjectInfo
 }
 
@@ -189,7 +190,13 @@ func compileSchema(s *Schema) (*model, error) {
 				return nil, err
 			}
 		}
-		if !hasName {
+		oi.nameFormat = o.NameFormat
+		if o.NameFormat != "" {
+			if hasName {
+				return nil, fmt.Errorf("objects: %s: name_format and a Name field", o.Name)
+			}
+			_ = add(&fieldInfo{Field: Field{Name: "Name", Label: oi.label + " Name", Type: "string", Length: 80, ReadOnly: true}})
+		} else if !hasName {
 			if hasFirst && hasLast {
 				oi.computedName = true
 				_ = add(&fieldInfo{Field: Field{Name: "Name", Label: "Full Name", Type: "string", Length: 121, ReadOnly: true}})

@@ -28,8 +28,10 @@ type Object struct {
 	Label string `json:"label,omitempty" yaml:"label,omitempty"`
 	// KeyPrefix is the 3-character Id prefix; "" = 003 for Contact, 001
 	// Account, 00Q Lead, and a0A, a0B, … for other objects in order.
-	KeyPrefix string  `json:"key_prefix,omitempty" yaml:"key_prefix,omitempty"`
-	Fields    []Field `json:"fields" yaml:"fields"`
+	KeyPrefix string `json:"key_prefix,omitempty" yaml:"key_prefix,omitempty"`
+	// NameFormat makes Name an auto-number, e.g. "CSX-{000000}" (read-only).
+	NameFormat string  `json:"name_format,omitempty" yaml:"name_format,omitempty"`
+	Fields     []Field `json:"fields" yaml:"fields"`
 }
 
 // Field is one field of an object.
@@ -85,8 +87,30 @@ func ptr[T any](v T) *T { return &v }
 
 // DefaultSchema is the seed org of DESIGN.md: Contact with
 // External_Contact_ID__c and Contact_Sync_Exception__c, the Contact email
-// duplicate rule and the External_Id_Immutable validation rule.
+// duplicate rule and the External_Id_Immutable validation rule. It is built
+// from the SFDX metadata in deployments/salesforce (see SchemaFromMetadata)
+// and falls back to BuiltinSchema if that cannot be loaded.
 func DefaultSchema() *Schema {
+	if s, err := schemaFromShipped(); err == nil {
+		return cloneSchema(s)
+	}
+	return BuiltinSchema()
+}
+
+// cloneSchema deep-copies s, so callers may edit what DefaultSchema returns.
+func cloneSchema(s *Schema) *Schema {
+	c := &Schema{DuplicateRules: append([]DuplicateRule(nil), s.DuplicateRules...),
+		ValidationRules: append([]ValidationRule(nil), s.ValidationRules...)}
+	for _, o := range s.Objects {
+		o.Fields = append([]Field(nil), o.Fields...)
+		c.Objects = append(c.Objects, o)
+	}
+	return c
+}
+
+// BuiltinSchema is DefaultSchema written out in Go, independent of the
+// metadata files.
+func BuiltinSchema() *Schema {
 	return &Schema{
 		Objects: []Object{
 			{Name: "Contact", KeyPrefix: "003", Fields: []Field{
@@ -106,12 +130,13 @@ func DefaultSchema() *Schema {
 				{Name: "External_Contact_ID__c", Label: "External Contact ID", Type: "string", Length: 80,
 					ExternalID: true, Unique: ptr(true), CaseSensitive: ptr(false)},
 			}},
-			{Name: "Contact_Sync_Exception__c", Label: "Contact Sync Exception", Fields: []Field{
+			{Name: "Contact_Sync_Exception__c", Label: "Contact Sync Exception", NameFormat: "CSX-{000000}", Fields: []Field{
 				{Name: "Exception_Key__c", Label: "Exception Key", Type: "string", Length: 64,
 					ExternalID: true, Unique: ptr(true), CaseSensitive: ptr(false)},
-				{Name: "Kind__c", Label: "Kind", Type: "string", Length: 40},
-				{Name: "Policy__c", Label: "Policy", Type: "string", Length: 40},
-				{Name: "Segment__c", Label: "Segment", Type: "string", Length: 80},
+				{Name: "Kind__c", Label: "Kind", Type: "picklist", Restricted: true, Picklist: []string{"Email_Conflict",
+					"Duplicate_Created", "Rekeyed", "Ambiguous_Email", "Blocked_By_Rule", "Multiple_External_Id_Matches"}},
+				{Name: "Policy__c", Label: "Policy", Type: "picklist", Restricted: true, Picklist: []string{"strict", "external-id", "email"}},
+				{Name: "Segment__c", Label: "Segment", Type: "string", Length: 64},
 				{Name: "Incoming_External_Id__c", Label: "Incoming External Id", Type: "string", Length: 80},
 				{Name: "Existing_Contact__c", Label: "Existing Contact", Type: "reference", ReferenceTo: "Contact"},
 				{Name: "Existing_External_Id__c", Label: "Existing External Id", Type: "string", Length: 255},

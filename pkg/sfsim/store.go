@@ -24,6 +24,8 @@ type objectStore struct {
 	idx []map[string][]*record
 	// dup[i] indexes info.dupRules[i]: match key → records.
 	dup []map[string][]*record
+	// autoNumber is the last auto-number Name given.
+	autoNumber uint64
 }
 
 func newObjectStore(o *objectInfo) *objectStore {

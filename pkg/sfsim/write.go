@@ -334,6 +334,10 @@ func (s *objectStore) checkUnique(self *record, old, f map[string]any) *apiError
 func (s *Server) create(os *objectStore, vals map[string]any, w *writeOpts, tx *txn) (*record, *apiError) {
 	id := makeID(os.info.prefix, s.idSeq.Add(1))
 	f := os.info.build(nil, id, vals, w)
+	if os.info.nameFormat != "" {
+		os.autoNumber++
+		f["Name"] = formatAutoNumber(os.info.nameFormat, os.autoNumber)
+	}
 	if err := os.info.validate(nil, f, vals, w); err != nil {
 		return nil, err
 	}
