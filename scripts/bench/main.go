@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 )
@@ -38,9 +39,11 @@ func main() {
 	var only, out string
 	flag.BoolVar(&o.Quick, "quick", false, "small sizes, so the whole run takes under a minute")
 	flag.IntVar(&o.Contacts, "contacts", 0, "contacts for the ceiling and contactsync runs (default 100000; 5000 with --quick)")
+	flag.IntVar(&o.Runs, "runs", 0, "repetitions of the ceiling and contactsync runs; the median is reported (default 3; 1 with --quick)")
 	flag.StringVar(&out, "out", "", "also write the tables to this file")
 	flag.BoolVar(&o.SkipMemory, "skip-memory", false, "skip the memory-flatness scenario (it publishes 1,000,000 deltas)")
 	flag.StringVar(&only, "only", "", "comma-separated scenarios to run: "+strings.Join(allScenarios, ","))
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	serve := flag.String("serve", "", "internal: run a JetStream server (store in this dir) and an emulator, print their URLs, exit when stdin closes")
 	flag.Parse()
 
@@ -54,10 +57,24 @@ func main() {
 	if only != "" {
 		o.Only = strings.Split(only, ",")
 	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: --cpuprofile:", err)
+			os.Exit(2)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: --cpuprofile:", err)
+			os.Exit(2)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, o, out); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
+		stop()
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }

@@ -9,9 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/contactsync/contactsync/pkg/bus"
 	"github.com/contactsync/contactsync/pkg/conflict"
@@ -30,7 +32,7 @@ import (
 func runMemory(ctx context.Context, o Options, small, large, process int) ([]MemoryRow, error) {
 	var rows []MemoryRow
 	for _, pending := range []int{small, large} {
-		r, err := memoryRun(ctx, o, pending, min(process, pending))
+		r, err := memoryRun(ctx, o, pending, process)
 		if err != nil {
 			return nil, fmt.Errorf("%d pending: %w", pending, err)
 		}
@@ -51,8 +53,8 @@ func memoryRun(ctx context.Context, o Options, pending, process int) (MemoryRow,
 	}
 	defer child.stop()
 
-	o.logf("  publishing a backlog of %d deltas to the child server", pending)
-	pubTime, err := publishBacklog(ctx, child.natsURL, pending)
+	o.logf("  the child publishes a backlog of %d deltas", pending)
+	pubTime, err := child.backlog(pending)
 	if err != nil {
 		return MemoryRow{}, err
 	}
@@ -81,60 +83,115 @@ func memoryRun(ctx context.Context, o Options, pending, process int) (MemoryRow,
 	err = waitFor(ctx, 10*time.Minute, func() bool { return stats.Snapshot().Done() >= int64(process) })
 	elapsed := time.Since(start)
 	peak := heap.stop()
+	done := stats.Snapshot().Done()
 	u.Stop()
 	if err != nil {
 		return MemoryRow{}, fmt.Errorf("upserter processed %d of %d: %w", stats.Snapshot().Done(), process, err)
 	}
-	done := stats.Snapshot().Done()
 	o.logf("  %d pending: processed %d in %s, peak heap %s", pending, done, elapsed.Round(time.Millisecond), mib(peak))
 	return MemoryRow{Pending: pending, Processed: done, IdleHeap: heap.idle, PeakHeap: peak,
 		Rate: float64(done) / elapsed.Seconds(), Publish: pubTime}, nil
 }
 
-// publishBacklog publishes n one-delta contacts, generated as it goes so the
-// backlog never sits in this process's memory.
-func publishBacklog(ctx context.Context, url string, n int) (time.Duration, error) {
-	nc, err := nats.Connect(url, nats.Name("bench-memory-publisher"))
-	if err != nil {
-		return 0, err
-	}
-	defer nc.Close()
-	js, err := producer.NewJetStream(nc, 0)
-	if err != nil {
-		return 0, err
-	}
-	if err := bus.Ensure(ctx, js, bus.Topology{}); err != nil {
-		return 0, err
-	}
-	start := time.Now()
-	pub := producer.NewPublisher(js)
+// backlogPublisher is the child's side of the memory scenario: it publishes
+// generated one-delta contacts, and then keeps the upserter's pending count
+// (unprocessed plus unacked, over every partition consumer) at the backlog
+// size, so the upserter works against a constant backlog.
+type backlogPublisher struct {
+	js   jetstream.JetStream
+	pub  *producer.Publisher
+	next int
+}
+
+func (b *backlogPublisher) publish(ctx context.Context, n int) error {
 	segments := []string{"emea", "amer", "apac"}
 	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	for i := range n {
+	for range n {
+		i := b.next
+		b.next++
 		d := delta.Delta{Schema: delta.SchemaV1, ExternalID: fmt.Sprintf("MEM_%07d", i), Segment: segments[i%3],
 			Version: base.UnixMicro() + int64(i), Source: "bench", EmittedAt: base,
 			Fields: map[string]any{"FirstName": "Mem", "LastName": fmt.Sprintf("Backlog %d", i),
 				"Email": fmt.Sprintf("mem.%07d@example.com", i), "Title": "Buyer"}}
-		if err := pub.Publish(ctx, i+1, d); err != nil {
-			return 0, err
+		if err := b.pub.Publish(ctx, i+1, d); err != nil {
+			return err
 		}
 	}
-	c, err := pub.Flush(ctx)
+	c, err := b.pub.Flush(ctx)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	if c.Published != int64(n) {
-		return 0, fmt.Errorf("backlog: published %d of %d (duplicates %d, failed %d)", c.Published, n, c.Duplicates, c.Failed)
+	if c.Failed > 0 {
+		return fmt.Errorf("backlog: %d publishes failed", c.Failed)
 	}
-	return time.Since(start), nil
+	return nil
+}
+
+// pending is what the upserter has not settled yet.
+func (b *backlogPublisher) pending(ctx context.Context) (int, error) {
+	total := 0
+	for p := range 16 {
+		c, err := b.js.Consumer(ctx, bus.StreamContacts, upsert.ConsumerName(p))
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			info, err := b.js.Stream(ctx, bus.StreamContacts)
+			if err != nil {
+				return 0, err
+			}
+			return int(info.CachedInfo().State.Msgs), nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			return 0, err
+		}
+		total += int(info.NumPending) + info.NumAckPending
+	}
+	return total, nil
+}
+
+// topUp keeps pending at target until ctx ends.
+func (b *backlogPublisher) topUp(ctx context.Context, target int) {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := b.pending(ctx)
+		if err != nil || n >= target {
+			continue
+		}
+		_ = b.publish(ctx, target-n)
+	}
 }
 
 // child is the re-executed bench binary serving JetStream and the emulator.
 type child struct {
 	cmd     *exec.Cmd
 	stdin   io.WriteCloser
+	out     *bufio.Scanner
 	natsURL string
 	sfURL   string
+}
+
+// backlog asks the child to publish n deltas and keep that many pending.
+func (c *child) backlog(n int) (time.Duration, error) {
+	start := time.Now()
+	if _, err := fmt.Fprintf(c.stdin, "backlog %d\n", n); err != nil {
+		return 0, err
+	}
+	for c.out.Scan() {
+		if line := c.out.Text(); line == "ready" {
+			return time.Since(start), nil
+		} else if msg, ok := strings.CutPrefix(line, "error "); ok {
+			return 0, errors.New(msg)
+		}
+	}
+	return 0, fmt.Errorf("child exited while publishing the backlog: %v", c.out.Err())
 }
 
 func startChild(ctx context.Context, dir string) (*child, error) {
@@ -155,25 +212,20 @@ func startChild(ctx context.Context, dir string) (*child, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	c := &child{cmd: cmd, stdin: stdin}
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() && (c.natsURL == "" || c.sfURL == "") {
-		k, v, _ := strings.Cut(sc.Text(), "=")
+	c := &child{cmd: cmd, stdin: stdin, out: bufio.NewScanner(stdout)}
+	for (c.natsURL == "" || c.sfURL == "") && c.out.Scan() {
+		k, v, _ := strings.Cut(c.out.Text(), "=")
 		switch k {
 		case "nats":
 			c.natsURL = v
 		case "sfsim":
 			c.sfURL = v
 		}
-		if c.natsURL != "" && c.sfURL != "" {
-			break
-		}
 	}
 	if c.natsURL == "" || c.sfURL == "" {
 		c.stop()
 		return nil, errors.New("child server did not print its URLs")
 	}
-	go io.Copy(io.Discard, stdout) //nolint:errcheck // drain until the child exits
 	return c, nil
 }
 
@@ -203,11 +255,43 @@ func serveChild(dir string, in io.Reader, out io.Writer) error {
 		return err
 	}
 	defer sim.Close()
+	nc, err := nats.Connect(ns.ClientURL(), nats.Name("bench-backlog-publisher"))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := producer.NewJetStream(nc, 0)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := bus.Ensure(ctx, js, bus.Topology{}); err != nil {
+		return err
+	}
 	if _, err := fmt.Fprintf(out, "nats=%s\nsfsim=%s\n", ns.ClientURL(), sim.URL()); err != nil {
 		return err
 	}
-	_, err = io.Copy(io.Discard, in)
-	return err
+	bp := &backlogPublisher{js: js, pub: producer.NewPublisher(js)}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	sc := bufio.NewScanner(in)
+	for sc.Scan() { // until the parent closes stdin
+		var n int
+		if _, err := fmt.Sscanf(sc.Text(), "backlog %d", &n); err != nil {
+			fmt.Fprintf(out, "error bad command %q\n", sc.Text())
+			continue
+		}
+		if err := bp.publish(ctx, n); err != nil {
+			fmt.Fprintf(out, "error %v\n", err)
+			continue
+		}
+		fmt.Fprintln(out, "ready")
+		wg.Add(1)
+		go func() { defer wg.Done(); bp.topUp(ctx, n) }()
+	}
+	return sc.Err()
 }
 
 // waitFor polls cond every 20ms until it holds, ctx ends or timeout passes.

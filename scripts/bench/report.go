@@ -102,10 +102,11 @@ func (r *Report) Markdown() string {
 		b.WriteString("\n")
 	}
 	if len(r.Memory) > 0 {
+		b.WriteString("The JetStream server and the emulator run in a child process; the child keeps the upserter's pending count (unprocessed + unacked) at the backlog size, topping up every 50 ms. Heap = `runtime.MemStats.HeapInuse` of the upserter's process, sampled every 50 ms.\n\n")
 		b.WriteString("| pending deltas | processed while sampled | heap before start | peak upserter heap | deltas/s | backlog publish time |\n|--:|--:|--:|--:|--:|--:|\n")
 		for _, m := range r.Memory {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", thousands(int64(m.Pending)), thousands(m.Processed),
-				mib(m.IdleHeap), mib(m.PeakHeap), rate(m.Rate), m.Publish.Round(100*time.Millisecond))
+				mib(m.IdleHeap), mib(m.PeakHeap), rate(m.Rate), m.Publish.Round(time.Millisecond))
 		}
 		b.WriteString("\n")
 	}
