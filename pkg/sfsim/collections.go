@@ -76,7 +76,7 @@ type pending struct {
 }
 
 // finish applies allOrNone and renders the results.
-func (c *call) finish(b *collectionBody, res []saveResult, tx *txn) *response {
+func (c *call) finish(b *collectionBody, res []saveResult, tx *txn, mark int) *response {
 	failed := false
 	for _, r := range res {
 		if !r.Success {
@@ -85,7 +85,7 @@ func (c *call) finish(b *collectionBody, res []saveResult, tx *txn) *response {
 		}
 	}
 	if failed && b.AllOrNone {
-		tx.rollback()
+		tx.rollbackTo(mark)
 		rb := &apiError{code: "ALL_OR_NONE_OPERATION_ROLLED_BACK", msg: msgRolledBack}
 		for i := range res {
 			res[i].ID = nil
@@ -130,6 +130,7 @@ func (s *Server) hCollCreate(c *call) *response {
 	w := c.writeOpts()
 	defer c.lock()()
 	tx := c.txn()
+	mark := len(tx.undo)
 	res := make([]saveResult, len(ps))
 	for i, p := range ps {
 		switch {
@@ -146,7 +147,7 @@ func (s *Server) hCollCreate(c *call) *response {
 			}
 		}
 	}
-	return c.finish(b, res, tx)
+	return c.finish(b, res, tx, mark)
 }
 
 // hCollUpdate is PATCH /composite/sobjects: update by Id.
@@ -187,6 +188,7 @@ func (s *Server) hCollUpdate(c *call) *response {
 	w.editByID = true
 	defer c.lock()()
 	tx := c.txn()
+	mark := len(tx.undo)
 	res := make([]saveResult, len(ps))
 	for i, p := range ps {
 		if p.err != nil {
@@ -211,7 +213,7 @@ func (s *Server) hCollUpdate(c *call) *response {
 			}
 		}
 	}
-	return c.finish(b, res, tx)
+	return c.finish(b, res, tx, mark)
 }
 
 // hCollUpsert is PATCH /composite/sobjects/{type}/{field} (v46.0+).
@@ -270,6 +272,7 @@ func (s *Server) hCollUpsert(c *call) *response {
 	w := c.writeOpts()
 	defer c.lock()()
 	tx := c.txn()
+	mark := len(tx.undo)
 	os := s.objs[o]
 	res := make([]saveResult, len(ps))
 	for i, p := range ps {
@@ -307,7 +310,7 @@ func (s *Server) hCollUpsert(c *call) *response {
 			res[i].Created = &created
 		}
 	}
-	return c.finish(b, res, tx)
+	return c.finish(b, res, tx, mark)
 }
 
 // hCollDelete is DELETE /composite/sobjects?ids=…&allOrNone=….
@@ -327,6 +330,7 @@ func (s *Server) hCollDelete(c *call) *response {
 	b := &collectionBody{AllOrNone: c.forceAllOrNone || strings.EqualFold(c.query.Get("allOrNone"), "true")}
 	defer c.lock()()
 	tx := c.txn()
+	mark := len(tx.undo)
 	res := make([]saveResult, len(ids))
 	for i, id := range ids {
 		k := idKey(id)
@@ -358,5 +362,5 @@ func (s *Server) hCollDelete(c *call) *response {
 			res[i].ID = &given
 		}
 	}
-	return c.finish(b, res, tx)
+	return c.finish(b, res, tx, mark)
 }

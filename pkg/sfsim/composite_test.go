@@ -110,6 +110,24 @@ func TestCompositeAllOrNone(t *testing.T) {
 	if n := len(o.srv.Records("Contact")); n != 1 {
 		t.Errorf("%d contacts, want 1", n)
 	}
+
+	// allOrNone=false: a collection's own allOrNone rolls back only itself
+	r = o.do("POST", v60+"/composite", map[string]any{"allOrNone": false, "compositeRequest": []any{
+		sub("PATCH", v60+"/sobjects/Contact/"+extField+"/KEEP", "keep", map[string]any{"LastName": "Kept"}),
+		sub("PATCH", v60+"/composite/sobjects/Contact/"+extField, "coll",
+			collection(true, map[string]any{extField: "G2", "LastName": "Good"}, map[string]any{extField: "B2"})),
+	}})
+	out = compositeResponses(t, r)
+	if out[0]["httpStatusCode"] != 201.0 || out[1]["httpStatusCode"] != 200.0 {
+		t.Fatalf("responses %s", r.body)
+	}
+	names := map[any]bool{}
+	for _, c := range o.srv.Records("Contact") {
+		names[c["LastName"]] = true
+	}
+	if !names["Kept"] || names["Good"] {
+		t.Errorf("contacts %v: want Kept and not Good", names)
+	}
 }
 
 func TestCompositeRequestErrors(t *testing.T) {

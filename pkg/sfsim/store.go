@@ -46,11 +46,15 @@ type txn struct{ undo []func() }
 
 func (t *txn) add(f func()) { t.undo = append(t.undo, f) }
 
-func (t *txn) rollback() {
-	for i := len(t.undo) - 1; i >= 0; i-- {
+func (t *txn) rollback() { t.rollbackTo(0) }
+
+// rollbackTo undoes the writes made since mark (a len(t.undo) taken
+// earlier): a collection inside a composite rolls back only its own.
+func (t *txn) rollbackTo(mark int) {
+	for i := len(t.undo) - 1; i >= mark; i-- {
 		t.undo[i]()
 	}
-	t.undo = nil
+	t.undo = t.undo[:mark]
 }
 
 // indexKey normalises a field value for its index; "" = not indexed.
