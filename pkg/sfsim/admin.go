@@ -1,14 +1,24 @@
 package sfsim
 
 import (
+	"crypto/subtle"
 	"encoding/json"
 	"net/http"
+	"strings"
 )
 
-// serveAdmin serves /__sfsim/: no token, not counted as API calls.
+// serveAdmin serves /__sfsim/ (not counted as API calls). It needs a bearer
+// token only when Config.AdminToken is set.
 func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	adminErr := func(status int, msg string) {
 		s.write(w, jsonResp(status, map[string]string{"error": msg}))
+	}
+	if want := s.cfg.AdminToken; want != "" {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+			adminErr(http.StatusUnauthorized, "admin API: missing or wrong bearer token (SFSIM_ADMIN_TOKEN)")
+			return
+		}
 	}
 	switch r.URL.Path {
 	case "/__sfsim/stats":

@@ -1,6 +1,8 @@
 package sfsim_test
 
 import (
+	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/contactsync/contactsync/pkg/sfsim"
@@ -49,6 +51,31 @@ func TestConfigValidation(t *testing.T) {
 		if srv, err := sfsim.New(cfg); err == nil {
 			srv.Close()
 			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestAdminTokenRequiredWhenSet(t *testing.T) {
+	srv, err := sfsim.New(sfsim.Config{AdminToken: "s3cret-admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	for _, tc := range []struct {
+		auth string
+		want int
+	}{{"", http.StatusUnauthorized}, {"Bearer wrong", http.StatusUnauthorized}, {"Bearer s3cret-admin", http.StatusOK}} {
+		req, _ := http.NewRequest(http.MethodPut, srv.URL()+"/__sfsim/faults", strings.NewReader(`{"latency_ms":1}`))
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("auth %q: status %d, want %d", tc.auth, resp.StatusCode, tc.want)
 		}
 	}
 }

@@ -43,6 +43,10 @@ type Config struct {
 	// whose sessions do not hold the integration permission: the duplicate
 	// rule and the validation rules apply to every one of their writes.
 	RestrictedClients map[string]string
+	// AdminToken, when set, is required as "Authorization: Bearer <token>"
+	// on the /__sfsim/ admin API (set it whenever the emulator listens on
+	// anything but loopback).
+	AdminToken string
 	// JWTCertPEM is the PEM public key or certificate that verifies JWT
 	// bearer assertions (RS256); nil disables the JWT grant.
 	JWTCertPEM []byte

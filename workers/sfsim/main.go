@@ -26,6 +26,7 @@ type config struct {
 	Addr               string        `envconfig:"SFSIM_ADDR" default:"127.0.0.1:8088" desc:"listen address; also the host of instance_url"`
 	ClientID           string        `envconfig:"SFSIM_CLIENT_ID" default:"contactsync" desc:"client_credentials client id (and JWT iss); its sessions are the integration user"`
 	ClientSecret       string        `envconfig:"SFSIM_CLIENT_SECRET" default:"contactsync-secret" desc:"client_credentials secret"`
+	AdminToken         string        `envconfig:"SFSIM_ADMIN_TOKEN" desc:"bearer token required on /__sfsim/ (set it when listening beyond loopback)"`
 	JWTCertFile        string        `envconfig:"SFSIM_JWT_CERT_FILE" desc:"PEM public key or certificate verifying JWT bearer assertions (RS256); empty = JWT grant off"`
 	SchemaFile         string        `envconfig:"SFSIM_SCHEMA_FILE" desc:"objects, fields and rules as YAML (.yaml/.yml) or JSON; empty = built-in Contact + Contact_Sync_Exception__c"`
 	DuplicateAction    string        `envconfig:"SFSIM_DUPLICATE_ACTION" default:"allow-alert" desc:"duplicate rules: allow-alert (refused unless allowSave=true), block, or off"`
@@ -47,7 +48,8 @@ external ID, sObject Collections, Composite, SOQL queries with paging,
 
 Data:  {URL}/services/oauth2/token, {URL}/services/data/v45.0 … v62.0
 Admin: GET /__sfsim/stats, POST /__sfsim/reset, PUT /__sfsim/faults,
-       POST /__sfsim/expire-sessions (no token; not counted as API calls)
+       POST /__sfsim/expire-sessions (bearer SFSIM_ADMIN_TOKEN when set;
+       not counted as API calls)
 
 Usage: sfsim [--help]
 
@@ -85,7 +87,7 @@ func usage(w io.Writer) {
 // simConfig maps the environment onto the emulator's Config.
 func (c config) simConfig() (sfsim.Config, error) {
 	sc := sfsim.Config{
-		Addr: c.Addr, ClientID: c.ClientID, ClientSecret: c.ClientSecret,
+		Addr: c.Addr, ClientID: c.ClientID, ClientSecret: c.ClientSecret, AdminToken: c.AdminToken,
 		DuplicateAction: c.DuplicateAction, DuplicateResultKey: c.DuplicateResultKey,
 		DailyLimit: c.DailyLimit, SessionIdleTimeout: c.SessionIdleTimeout, Seed: c.Seed,
 		Faults: sfsim.Faults{LatencyMS: c.LatencyMS, JitterMS: c.JitterMS, ErrorRate: c.ErrorRate, Errors: c.Errors},
