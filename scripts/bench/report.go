@@ -51,14 +51,15 @@ type MemoryRow struct {
 
 // Report is everything one invocation measured.
 type Report struct {
-	Machine   string
-	Date      string
-	Quick     bool
-	Rows      []Row
-	Targets   []Target
-	Memory    []MemoryRow
-	Conflicts []ConflictRow
-	Elapsed   time.Duration
+	Machine               string
+	LoadBefore, LoadAfter string // 1-minute load average
+	Date                  string
+	Quick                 bool
+	Rows                  []Row
+	Targets               []Target
+	Memory                []MemoryRow
+	Conflicts             []ConflictRow
+	Elapsed               time.Duration
 }
 
 func (r *Report) add(row Row) *Row {
@@ -73,7 +74,8 @@ func (r *Report) Markdown() string {
 	if r.Quick {
 		mode = "quick"
 	}
-	fmt.Fprintf(&b, "### contactsync benchmark (%s run)\n\n%s · %s · took %s\n\n", mode, r.Date, r.Machine, r.Elapsed.Round(time.Second))
+	fmt.Fprintf(&b, "### contactsync benchmark (%s run)\n\n%s · %s · took %s · load average %s before, %s after\n\n",
+		mode, r.Date, r.Machine, r.Elapsed.Round(time.Second), r.LoadBefore, r.LoadAfter)
 	if len(r.Rows) > 0 {
 		b.WriteString("| scenario | contacts | contacts/s | API calls / 1,000 | p50 publish→write | p99 publish→write | peak heap | notes |\n")
 		b.WriteString("|---|--:|--:|--:|--:|--:|--:|---|\n")
