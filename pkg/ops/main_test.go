@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/contactsync/contactsync/pkg/bus"
+	"github.com/contactsync/contactsync/pkg/bus/bustest"
 	"github.com/contactsync/contactsync/pkg/delta"
 )
 
@@ -26,25 +27,9 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	e, err := bus.StartEmbedded(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Shutdown)
-	nc, err := nats.Connect(e.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, js := bustest.Start(t, bus.Topology{Storage: jetstream.MemoryStorage})
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
 	t.Cleanup(cancel)
-	if err := bus.Ensure(ctx, js, bus.Topology{Storage: jetstream.MemoryStorage}); err != nil {
-		t.Fatal(err)
-	}
 	return &fixture{e: e, js: js, ops: New(js, nil), ctx: ctx}
 }
 

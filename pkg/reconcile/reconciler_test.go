@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
 	"github.com/contactsync/contactsync/pkg/bus"
+	"github.com/contactsync/contactsync/pkg/bus/bustest"
 	"github.com/contactsync/contactsync/pkg/conflict"
 	"github.com/contactsync/contactsync/pkg/reconcile"
 	"github.com/contactsync/contactsync/pkg/salesforce"
@@ -56,23 +56,7 @@ func (c *countingSF) UpsertCollection(ctx context.Context, sobject, ext string, 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	ctx := context.Background()
-	e, err := bus.StartEmbedded(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Shutdown)
-	nc, err := nats.Connect(e.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bus.Ensure(ctx, js, bus.Topology{Storage: jetstream.MemoryStorage}); err != nil {
-		t.Fatal(err)
-	}
+	_, js := bustest.Start(t, bus.Topology{Storage: jetstream.MemoryStorage})
 	srv, err := sfsim.New(sfsim.Config{})
 	if err != nil {
 		t.Fatal(err)

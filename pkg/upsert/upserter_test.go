@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/contactsync/contactsync/pkg/bus"
+	"github.com/contactsync/contactsync/pkg/bus/bustest"
 	"github.com/contactsync/contactsync/pkg/conflict"
 	"github.com/contactsync/contactsync/pkg/delta"
 	"github.com/contactsync/contactsync/pkg/salesforce"
@@ -34,7 +35,6 @@ type env struct {
 	t     *testing.T
 	ns    *bus.Embedded
 	js    jetstream.JetStream
-	nc    *nats.Conn
 	srv   *sfsim.Server
 	sf    *salesforce.Client
 	stats *upsert.Stats
@@ -44,24 +44,8 @@ type env struct {
 
 func newEnv(t *testing.T, sfcfg sfsim.Config) *env {
 	t.Helper()
-	ns, err := bus.StartEmbedded(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ns, js := bustest.Start(t, bus.Topology{})
 	ctx := context.Background()
-	if err := bus.Ensure(ctx, js, bus.Topology{}); err != nil {
-		t.Fatal(err)
-	}
 	srv, err := sfsim.New(sfcfg)
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +57,7 @@ func newEnv(t *testing.T, sfcfg sfsim.Config) *env {
 	}
 	cfg := upsert.Config{AckWait: 3 * time.Second, PinnedTTL: 2 * time.Second, Heartbeat: 300 * time.Millisecond,
 		LimitCheckInterval: 200 * time.Millisecond, ShutdownTimeout: 5 * time.Second, RecordRetryMaxElapsed: 20 * time.Second}
-	e := &env{t: t, ns: ns, js: js, nc: nc, srv: srv, sf: sf, stats: &upsert.Stats{}, cfg: cfg}
+	e := &env{t: t, ns: ns, js: js, srv: srv, sf: sf, stats: &upsert.Stats{}, cfg: cfg}
 	e.gate = upsert.NewGate(sf, 0.9, cfg.LimitCheckInterval, nil)
 	return e
 }
@@ -82,10 +66,7 @@ func newEnv(t *testing.T, sfcfg sfsim.Config) *env {
 // it with that connection (close the connection to simulate a crash).
 func (e *env) startUpserter(name string) (*upsert.Upserter, *nats.Conn) {
 	e.t.Helper()
-	nc, err := nats.Connect(e.ns.ClientURL())
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	nc, _ := bustest.Connect(e.t, e.ns)
 	cfg := e.cfg
 	cfg.Member = name
 	u, err := upsert.New(cfg, upsert.Deps{NATS: nc, Salesforce: e.sf, Resolver: conflict.NewResolver(e.sf, conflict.Config{}, nil),
