@@ -90,7 +90,11 @@ func (r *Report) Markdown() string {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", x.Scenario, thousands(x.Contacts),
 				rate(x.Rate), calls, p50, p99, mib(x.PeakHeap), x.Note)
 		}
-		b.WriteString("\n")
+		b.WriteString("\ncontacts/s: ceiling = first publish to last ack; contactsync = published deltas over pipeline.Run's whole duration " +
+			"(setup, publishing and draining included); baselines = first to last write. Latency: JetStream stored time to the " +
+			"Salesforce write (ceiling: to the ack); with the whole input published at once it is mostly time spent queued. " +
+			"Peak heap: max `HeapInuse` of the bench process sampled every 50 ms, so it includes the embedded NATS server, " +
+			"the emulator's records and the generated input.\n\n")
 	}
 	if len(r.Targets) > 0 {
 		b.WriteString("| target | measured | wanted | met |\n|---|---|---|---|\n")
