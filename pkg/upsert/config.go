@@ -9,35 +9,35 @@ import (
 // the default named in its comment.
 type Config struct {
 	// Partitions must equal the CONTACTS stream's partition count. Default 16.
-	Partitions int `envconfig:"SYNC_PARTITIONS" default:"16"`
+	Partitions int `envconfig:"SYNC_PARTITIONS" default:"16" desc:"CONTACTS partitions; must match the stream"`
 	// BatchSize is the most deltas pulled and sent in one collections call. Default 200 (the Salesforce maximum).
-	BatchSize int `envconfig:"SYNC_BATCH_SIZE" default:"200"`
+	BatchSize int `envconfig:"SYNC_BATCH_SIZE" default:"200" desc:"deltas per Salesforce collections call, 1..200"`
 	// Linger is how long a pull waits for a full batch before sending what it has. Default 25ms.
-	Linger time.Duration `envconfig:"SYNC_LINGER" default:"25ms"`
+	Linger time.Duration `envconfig:"SYNC_LINGER" default:"25ms" desc:"how long a pull waits to fill a batch"`
 	// Object is the sObject written. Default "Contact".
-	Object string `envconfig:"SYNC_OBJECT" default:"Contact"`
+	Object string `envconfig:"SYNC_OBJECT" default:"Contact" desc:"sObject written"`
 	// ExternalIDField is the upsert key. Default "External_Contact_ID__c".
-	ExternalIDField string `envconfig:"SF_EXTERNAL_ID_FIELD" default:"External_Contact_ID__c"`
+	ExternalIDField string `envconfig:"SF_EXTERNAL_ID_FIELD" default:"External_Contact_ID__c" desc:"external ID field used as the upsert key"`
 	// AckWait is the consumers' redelivery timeout; a long batch signals progress well inside it. Default 30s.
-	AckWait time.Duration `envconfig:"SYNC_ACK_WAIT" default:"30s"`
+	AckWait time.Duration `envconfig:"SYNC_ACK_WAIT" default:"30s" desc:"redelivery timeout of the partition consumers"`
 	// PinnedTTL is how long a silent owner keeps a partition before another member can take it. Default 10s.
-	PinnedTTL time.Duration `envconfig:"SYNC_PINNED_TTL" default:"10s"`
+	PinnedTTL time.Duration `envconfig:"SYNC_PINNED_TTL" default:"10s" desc:"how long a silent owner keeps a partition"`
 	// Heartbeat is the fleet membership heartbeat period (the members bucket TTL is 6s). Default 2s.
-	Heartbeat time.Duration `envconfig:"SYNC_HEARTBEAT" default:"2s"`
+	Heartbeat time.Duration `envconfig:"SYNC_HEARTBEAT" default:"2s" desc:"fleet membership heartbeat (members bucket TTL is 6s)"`
 	// MaxDeliver bounds redeliveries of one message (crash loops); the last delivery goes to the DLQ. Default 20.
-	MaxDeliver int `envconfig:"SYNC_MAX_DELIVER" default:"20"`
+	MaxDeliver int `envconfig:"SYNC_MAX_DELIVER" default:"20" desc:"deliveries before a crash-looping delta goes to the DLQ"`
 	// RecordRetryMaxElapsed bounds retries of a record that keeps failing with a
 	// transient per-record error (e.g. UNABLE_TO_LOCK_ROW); then it goes to the DLQ. Default 2m.
-	RecordRetryMaxElapsed time.Duration `envconfig:"SYNC_RECORD_RETRY_MAX" default:"2m"`
+	RecordRetryMaxElapsed time.Duration `envconfig:"SYNC_RECORD_RETRY_MAX" default:"2m" desc:"retry budget of a record failing transiently, then DLQ"`
 	// UsagePauseAt pauses the worker when Salesforce reports this fraction of
 	// the daily API allocation used (Sforce-Limit-Info). Default 0.9.
-	UsagePauseAt float64 `envconfig:"SF_API_USAGE_PAUSE_AT" default:"0.9"`
+	UsagePauseAt float64 `envconfig:"SF_API_USAGE_PAUSE_AT" default:"0.9" desc:"pause writes at this share of the daily API allocation"`
 	// LimitCheckInterval is how often a paused worker asks /limits whether the allocation has freed up. Default 1m.
-	LimitCheckInterval time.Duration `envconfig:"SF_LIMIT_CHECK_INTERVAL" default:"1m"`
+	LimitCheckInterval time.Duration `envconfig:"SF_LIMIT_CHECK_INTERVAL" default:"1m" desc:"how often a paused worker checks /limits"`
 	// ShutdownTimeout bounds the finish of in-flight batches on Stop. Default 25s.
-	ShutdownTimeout time.Duration `envconfig:"SYNC_SHUTDOWN_TIMEOUT" default:"25s"`
+	ShutdownTimeout time.Duration `envconfig:"SYNC_SHUTDOWN_TIMEOUT" default:"25s" desc:"time to finish in-flight batches on shutdown"`
 	// Member names this fleet member; empty = hostname-pid-random.
-	Member string `envconfig:"SYNC_MEMBER"`
+	Member string `envconfig:"SYNC_MEMBER" desc:"fleet member name; empty = hostname-pid-random"`
 }
 
 func (c *Config) setDefaults() {

@@ -82,6 +82,9 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	if err := cfg.Env.Validate(); err != nil {
+		return err
+	}
 	sfcfg := cfg.Env.Config()
 	sfcfg.Logger = log
 	sf, err := salesforce.New(ctx, sfcfg)

@@ -85,6 +85,9 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
+	if err := cfg.Env.Validate(); err != nil {
+		return err
+	}
 	sfcfg := cfg.Env.Config()
 	sfcfg.Logger = log
 	sf, err := salesforce.New(ctx, sfcfg)
