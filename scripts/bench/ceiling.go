@@ -104,6 +104,10 @@ func runCeiling(ctx context.Context, o Options, n int) (Row, error) {
 			for cctx.Err() == nil {
 				b, err := cons[p].Fetch(200, jetstream.FetchMaxWait(250*time.Millisecond))
 				if err != nil {
+					select { // do not spin on a persistent error
+					case <-cctx.Done():
+					case <-time.After(50 * time.Millisecond):
+					}
 					continue
 				}
 				for m := range b.Messages() {

@@ -16,8 +16,8 @@
 //
 // Usage:
 //
-//	go run ./scripts/bench                  # full run, ~5-10 min on 2 cores
-//	go run ./scripts/bench --quick          # small sizes, < 1 min
+//	go run ./scripts/bench                  # full run, ~3 min on 2 cores
+//	go run ./scripts/bench --quick          # small sizes, < 30 s
 //	go run ./scripts/bench --out results.md # also write the tables to a file
 //
 // Progress goes to stderr, the tables to stdout.

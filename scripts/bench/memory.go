@@ -127,10 +127,13 @@ func (b *backlogPublisher) publish(ctx context.Context, n int) error {
 	return nil
 }
 
+// backlogPartitions is the default partition count the memory scenario uses.
+const backlogPartitions = 16
+
 // pending is what the upserter has not settled yet.
 func (b *backlogPublisher) pending(ctx context.Context) (int, error) {
 	total := 0
-	for p := range 16 {
+	for p := range backlogPartitions {
 		c, err := b.js.Consumer(ctx, bus.StreamContacts, upsert.ConsumerName(p))
 		if errors.Is(err, jetstream.ErrConsumerNotFound) {
 			info, err := b.js.Stream(ctx, bus.StreamContacts)
