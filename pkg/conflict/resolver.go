@@ -158,29 +158,33 @@ func (r *Resolver) PolicyOf(segment string) (Policy, error) {
 // pending is the working state of one refusal.
 type pending struct {
 	ref      Refusal
+	segment  string
+	policy   Policy
 	email    string
 	existing []Existing
 	dec      Decision
 	event    *Event
 }
 
-// Resolve decides every refusal of one segment's batch and performs the
-// writes the decisions call for. It returns one Outcome per refusal, in
+// Resolve decides every refusal of a batch, each under its segment's policy,
+// and performs the writes the decisions call for: one lookup query (split
+// only by the URI limit), one update and one save-anyway call for the whole
+// batch, whatever its mix of segments. It returns one Outcome per refusal, in
 // order. An error means a whole call failed before anything was settled; the
 // caller retries the batch (every write is idempotent).
-func (r *Resolver) Resolve(ctx context.Context, segment string, refusals []Refusal) ([]Outcome, error) {
+func (r *Resolver) Resolve(ctx context.Context, refusals []Refusal) ([]Outcome, error) {
 	if len(refusals) == 0 {
 		return nil, nil
-	}
-	policy, err := r.PolicyOf(segment)
-	if err != nil {
-		return nil, err
 	}
 	ps := make([]*pending, len(refusals))
 	var emails []string
 	seen := map[string]bool{}
 	for i, ref := range refusals {
-		p := &pending{ref: ref, email: emailOf(ref.Delta)}
+		policy, err := r.PolicyOf(ref.Delta.Segment)
+		if err != nil {
+			return nil, err
+		}
+		p := &pending{ref: ref, segment: ref.Delta.Segment, policy: policy, email: emailOf(ref.Delta)}
 		ps[i] = p
 		if ref.Err.StatusCode != CodeDuplicateExternalID && p.email != "" && !seen[p.email] {
 			seen[p.email] = true
@@ -202,7 +206,7 @@ func (r *Resolver) Resolve(ctx context.Context, segment string, refusals []Refus
 			outs[i] = Outcome{Action: ActionRetry, Err: fmt.Errorf("external ID written twice in one batch")}
 			continue
 		}
-		p.existing, p.dec = r.decide(policy, p, byEmail[p.email])
+		p.existing, p.dec = r.decide(p.policy, p, byEmail[p.email])
 		switch p.dec.Action {
 		case Adopt, Rekey:
 			if targeted[p.dec.TargetID] {
@@ -226,13 +230,13 @@ func (r *Resolver) Resolve(ctx context.Context, segment string, refusals []Refus
 			outs[i] = Outcome{Action: ActionHeld}
 		}
 		if p.dec.Kind != "" {
-			p.event = r.event(segment, policy, p.dec.Kind, p)
+			p.event = r.event(p.segment, p.policy, p.dec.Kind, p)
 		}
 		if p.dec.Action == Hold {
 			outs[i].Event = p.event
 		}
-		r.log.Debug("conflict decided", zap.String("segment", segment), zap.String("external_id", x),
-			zap.String("policy", string(policy)), zap.Stringer("action", p.dec.Action),
+		r.log.Debug("conflict decided", zap.String("segment", p.segment), zap.String("external_id", x),
+			zap.String("policy", string(p.policy)), zap.Stringer("action", p.dec.Action),
 			zap.String("kind", string(p.dec.Kind)), zap.Int("existing", len(p.existing)))
 	}
 
@@ -249,7 +253,7 @@ func (r *Resolver) Resolve(ctx context.Context, segment string, refusals []Refus
 			return nil, fmt.Errorf("conflict: adopt/re-key update: %w", err)
 		}
 		for k, i := range updates {
-			outs[i] = r.settleUpdate(segment, policy, ps[i], res[k])
+			outs[i] = r.settleUpdate(ps[i], res[k])
 		}
 	}
 	if len(saves) > 0 {
@@ -274,7 +278,7 @@ func (r *Resolver) Resolve(ctx context.Context, segment string, refusals []Refus
 			return outs, nil
 		}
 		for k, i := range saves {
-			outs[i] = r.settleSave(segment, policy, ps[i], res[k])
+			outs[i] = r.settleSave(ps[i], res[k])
 		}
 	}
 	return outs, nil
@@ -319,7 +323,7 @@ func (r *Resolver) decide(policy Policy, p *pending, found []Existing) ([]Existi
 	return existing, Decide(policy, !r.cfg.NoAdoptUnlinked, x, blocked, existing)
 }
 
-func (r *Resolver) settleUpdate(segment string, policy Policy, p *pending, res salesforce.SaveResult) Outcome {
+func (r *Resolver) settleUpdate(p *pending, res salesforce.SaveResult) Outcome {
 	if res.Success {
 		a := ActionAdopted
 		if p.dec.Action == Rekey {
@@ -337,17 +341,17 @@ func (r *Resolver) settleUpdate(segment string, policy Policy, p *pending, res s
 			ex = append(ex, Existing{ID: id, ExternalID: p.ref.Delta.ExternalID})
 		}
 		p.existing = ex
-		return Outcome{Action: ActionHeld, Event: r.event(segment, policy, KindEmailConflict, p)}
+		return Outcome{Action: ActionHeld, Event: r.event(p.segment, p.policy, KindEmailConflict, p)}
 	case e.StatusCode == CodeDuplicatesDetected:
 		// The rule also covers edits by this user (no exemption).
-		return Outcome{Action: ActionHeld, Event: r.event(segment, policy, KindBlockedByRule, p)}
+		return Outcome{Action: ActionHeld, Event: r.event(p.segment, p.policy, KindBlockedByRule, p)}
 	case e.StatusCode == codeEntityIsDeleted || transient(e.StatusCode):
 		return Outcome{Action: ActionRetry, Err: recordErr(e)}
 	}
 	return Outcome{Action: ActionDeadLetter, Err: recordErr(e)}
 }
 
-func (r *Resolver) settleSave(segment string, policy Policy, p *pending, res salesforce.SaveResult) Outcome {
+func (r *Resolver) settleSave(p *pending, res salesforce.SaveResult) Outcome {
 	if res.Success {
 		return Outcome{Action: ActionCreated, ID: res.ID, Event: p.event}
 	}
@@ -355,7 +359,7 @@ func (r *Resolver) settleSave(segment string, policy Policy, p *pending, res sal
 	switch {
 	case e.StatusCode == CodeDuplicatesDetected:
 		// allowSave cannot override a Block action.
-		return Outcome{Action: ActionHeld, Event: r.event(segment, policy, KindBlockedByRule, p)}
+		return Outcome{Action: ActionHeld, Event: r.event(p.segment, p.policy, KindBlockedByRule, p)}
 	case transient(e.StatusCode):
 		return Outcome{Action: ActionRetry, Err: recordErr(e)}
 	}

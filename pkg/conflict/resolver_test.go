@@ -233,7 +233,7 @@ func TestResolvePolicies(t *testing.T) {
 				if len(refusals) != 1 {
 					t.Fatalf("upsert was not refused: %d refusals", len(refusals))
 				}
-				outs, err := e.resolver(p).Resolve(context.Background(), "emea", refusals)
+				outs, err := e.resolver(p).Resolve(context.Background(), refusals)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -279,7 +279,7 @@ func TestResolvePolicies(t *testing.T) {
 				if o.Event != nil && o.Action == conflict.ActionHeld {
 					again, _ := e.upsert(t, []delta.Delta{c.incoming})
 					if len(again) == 1 {
-						outs2, err := e.resolver(p).Resolve(context.Background(), "emea", again)
+						outs2, err := e.resolver(p).Resolve(context.Background(), again)
 						if err != nil {
 							t.Fatal(err)
 						}
@@ -300,7 +300,7 @@ func TestResolveAdoptionOff(t *testing.T) {
 	id := e.seed(t, map[string]any{"LastName": "Old", "Email": "jane@example.com"})
 	refusals, _ := e.upsert(t, []delta.Delta{contactDelta("MC_1", "jane@example.com", "Doe")})
 	r := conflict.NewResolver(e.sf, conflict.Config{NoAdoptUnlinked: true}, nil)
-	outs, err := r.Resolve(context.Background(), "emea", refusals)
+	outs, err := r.Resolve(context.Background(), refusals)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +338,7 @@ func TestResolveEscapedEmails(t *testing.T) {
 		t.Fatalf("%d refusals for %d deltas", len(refusals), len(ds))
 	}
 	before := e.srv.Stats().APICalls
-	outs, err := e.resolver(conflict.Strict).Resolve(context.Background(), "emea", refusals)
+	outs, err := e.resolver(conflict.Strict).Resolve(context.Background(), refusals)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,7 +373,7 @@ func TestResolveBatchBudget(t *testing.T) {
 		t.Fatalf("%d refusals, %d written; want 50 and 150", len(refusals), ok)
 	}
 	before := e.srv.Stats().APICalls
-	outs, err := e.resolver(conflict.ExternalID).Resolve(context.Background(), "emea", refusals)
+	outs, err := e.resolver(conflict.ExternalID).Resolve(context.Background(), refusals)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,7 +404,7 @@ func TestResolveSameContactTwice(t *testing.T) {
 	if len(refusals) != 2 {
 		t.Fatalf("%d refusals", len(refusals))
 	}
-	outs, err := e.resolver(conflict.Email).Resolve(context.Background(), "emea", refusals)
+	outs, err := e.resolver(conflict.Email).Resolve(context.Background(), refusals)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +426,7 @@ func TestResolveWriteFailures(t *testing.T) {
 	refusals, _ := e.upsert(t, []delta.Delta{d})
 	// The same refusal, now carrying a field Salesforce refuses on update.
 	refusals[0].Delta.Fields = map[string]any{"LastName": strings.Repeat("x", 81), "Email": "jane@example.com"}
-	outs, err := e.resolver(conflict.Strict).Resolve(context.Background(), "emea", refusals)
+	outs, err := e.resolver(conflict.Strict).Resolve(context.Background(), refusals)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -436,7 +436,7 @@ func TestResolveWriteFailures(t *testing.T) {
 	}
 
 	e.srv.SetFaults(sfsim.Faults{ErrorRate: 1, Errors: []string{"SERVER_UNAVAILABLE"}})
-	if _, err := e.resolver(conflict.Strict).Resolve(context.Background(), "emea", refusals); err == nil {
+	if _, err := e.resolver(conflict.Strict).Resolve(context.Background(), refusals); err == nil {
 		t.Fatal("Resolve succeeded with Salesforce down")
 	}
 }
@@ -449,4 +449,44 @@ func id15(ids []string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestResolveMixedSegmentsOneBudget: a partition's batch mixes segments; each
+// refusal follows its segment's policy, and the whole batch still costs one
+// lookup, one update and one save-anyway call.
+func TestResolveMixedSegmentsOneBudget(t *testing.T) {
+	e := newEnv(t, "allow-alert")
+	var ds []delta.Delta
+	segs := []string{"emea", "amer", "apac"}
+	for i := range 30 {
+		em := fmt.Sprintf("mix%d@example.com", i)
+		e.seed(t, map[string]any{"LastName": "Old", "Email": em, extField: fmt.Sprintf("OLD_%d", i)})
+		d := contactDelta(fmt.Sprintf("NEW_%d", i), em, "New")
+		d.Segment = segs[i%3]
+		ds = append(ds, d)
+	}
+	refusals, _ := e.upsert(t, ds)
+	if len(refusals) != 30 {
+		t.Fatalf("%d refusals, want 30", len(refusals))
+	}
+	r := conflict.NewResolver(e.sf, conflict.Config{DefaultPolicy: conflict.Strict,
+		Segments: map[string]conflict.Policy{"amer": conflict.ExternalID, "apac": conflict.Email}}, nil)
+	before := e.srv.Stats().APICalls
+	outs, err := r.Resolve(context.Background(), refusals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls := e.srv.Stats().APICalls - before; calls > 3 {
+		t.Errorf("mixed-segment batch cost %d calls, want at most 3", calls)
+	}
+	want := map[string]string{"emea": conflict.ActionHeld, "amer": conflict.ActionCreated, "apac": conflict.ActionRekeyed}
+	for i, o := range outs {
+		seg := refusals[i].Delta.Segment
+		if o.Action != want[seg] {
+			t.Errorf("refusal %d (%s): action %s, want %s", i, seg, o.Action, want[seg])
+		}
+		if o.Event == nil || o.Event.Segment != seg {
+			t.Errorf("refusal %d: event %+v, want one for segment %s", i, o.Event, seg)
+		}
+	}
 }

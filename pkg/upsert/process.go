@@ -243,59 +243,41 @@ func (b *batchRun) attempt(ctx context.Context, ws []*write) ([]*write, error) {
 	return retry, nil
 }
 
-// resolve applies the conflict policy to refused writes, one call per segment.
+// resolve applies the conflict policy (per segment) to refused writes, in
+// one resolver call for the whole batch.
 func (b *batchRun) resolve(ctx context.Context, ws []*write, refusals []conflict.Refusal) ([]*write, error) {
-	bySeg := map[string][]int{}
-	var order []string
-	for i, r := range refusals {
-		s := r.Delta.Segment
-		if _, ok := bySeg[s]; !ok {
-			order = append(order, s)
-		}
-		bySeg[s] = append(bySeg[s], i)
+	outs, err := b.u.d.Resolver.Resolve(ctx, refusals)
+	if err == nil && len(outs) != len(refusals) {
+		err = fmt.Errorf("conflict: %d outcomes for %d refusals", len(outs), len(refusals))
+	}
+	if err != nil {
+		return ws, err
 	}
 	var retry []*write
-	for _, seg := range order {
-		idx := bySeg[seg]
-		rs := make([]conflict.Refusal, len(idx))
-		for j, i := range idx {
-			rs[j] = refusals[i]
-		}
-		outs, err := b.u.d.Resolver.Resolve(ctx, seg, rs)
-		if err == nil && len(outs) != len(rs) {
-			err = fmt.Errorf("conflict: %d outcomes for %d refusals", len(outs), len(rs))
-		}
-		if err != nil {
-			for _, i := range idx {
-				retry = append(retry, ws[i])
+	for j, o := range outs {
+		w := ws[j]
+		w.event = o.Event
+		switch o.Action {
+		case conflict.ActionAdopted:
+			b.settle(w, Adopted, o.ID)
+		case conflict.ActionRekeyed:
+			b.settle(w, Rekeyed, o.ID)
+		case conflict.ActionCreated:
+			b.settle(w, Created, o.ID)
+		case conflict.ActionHeld:
+			b.hold(w)
+		case conflict.ActionDeadLetter:
+			code, msg := "CONFLICT_WRITE_FAILED", "conflict resolution failed"
+			if o.Err != nil {
+				code, msg = errorCode(o.Err), errorMessage(o.Err)
 			}
-			return retry, err
-		}
-		for j, o := range outs {
-			w := ws[idx[j]]
-			w.event = o.Event
-			switch o.Action {
-			case conflict.ActionAdopted:
-				b.settle(w, Adopted, o.ID)
-			case conflict.ActionRekeyed:
-				b.settle(w, Rekeyed, o.ID)
-			case conflict.ActionCreated:
-				b.settle(w, Created, o.ID)
-			case conflict.ActionHeld:
-				b.hold(w)
-			case conflict.ActionDeadLetter:
-				code, msg := "CONFLICT_WRITE_FAILED", "conflict resolution failed"
-				if o.Err != nil {
-					code, msg = errorCode(o.Err), o.Err.Error()
-				}
-				b.fail(w, code, msg)
-			default: // conflict.ActionRetry
-				w.event = nil
-				if o.Err != nil {
-					w.lastErr = o.Err.Error()
-				}
-				retry = append(retry, w)
+			b.fail(w, code, msg)
+		default: // conflict.ActionRetry
+			w.event = nil
+			if o.Err != nil {
+				w.lastErr = o.Err.Error()
 			}
+			retry = append(retry, w)
 		}
 	}
 	return retry, nil

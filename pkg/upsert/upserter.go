@@ -33,9 +33,9 @@ type Salesforce interface {
 	Limits(ctx context.Context) (map[string]salesforce.Limit, error)
 }
 
-// Resolver settles duplicate-rule refusals by policy (pkg/conflict).
+// Resolver settles a batch's duplicate-rule refusals by policy (pkg/conflict).
 type Resolver interface {
-	Resolve(ctx context.Context, segment string, refusals []conflict.Refusal) ([]conflict.Outcome, error)
+	Resolve(ctx context.Context, refusals []conflict.Refusal) ([]conflict.Outcome, error)
 }
 
 // Deps are the Upserter's collaborators.
