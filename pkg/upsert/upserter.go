@@ -136,11 +136,10 @@ func (u *Upserter) Start(ctx context.Context) error {
 			return fmt.Errorf("upsert: consumer %s: %w", ConsumerName(p), err)
 		}
 	}
-	stateKV, err := u.js.KeyValue(ctx, bus.BucketState)
-	if err != nil {
+	if _, err := u.js.KeyValue(ctx, bus.BucketState); err != nil {
 		return fmt.Errorf("upsert: bucket %s: %w", bus.BucketState, err)
 	}
-	u.state = newStateStore(stateKV)
+	u.state = newStateStore(u.js)
 	membersKV, err := u.js.KeyValue(ctx, bus.BucketMembers)
 	if err != nil {
 		return fmt.Errorf("upsert: bucket %s: %w", bus.BucketMembers, err)
