@@ -7,15 +7,9 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
-	"github.com/kelseyhightower/envconfig"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,6 +18,7 @@ import (
 	"github.com/contactsync/contactsync/pkg/bus"
 	"github.com/contactsync/contactsync/pkg/reconcile"
 	"github.com/contactsync/contactsync/pkg/salesforce"
+	"github.com/contactsync/contactsync/pkg/service"
 	"github.com/contactsync/contactsync/pkg/telemetry"
 )
 
@@ -48,31 +43,7 @@ Usage: reconciler [--help]
 Environment:
 `
 
-func main() {
-	fs := flag.NewFlagSet("reconciler", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), help)
-		_ = envconfig.Usagef("", &config{}, fs.Output(), envconfig.DefaultTableFormat)
-	}
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		os.Exit(2)
-	}
-	var cfg config
-	if err := envconfig.Process("", &cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "reconciler:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "reconciler:", err)
-		stop()
-		os.Exit(1)
-	}
-}
+func main() { service.Main("reconciler", help, run) }
 
 // run connects, runs the reconciler until ctx ends, then shuts down in two
 // phases (finish in-flight batches, then cancel) and drains NATS last.

@@ -6,18 +6,14 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
-	"github.com/kelseyhightower/envconfig"
 	"go.uber.org/zap"
 
+	"github.com/contactsync/contactsync/pkg/service"
 	"github.com/contactsync/contactsync/pkg/sfsim"
 	"github.com/contactsync/contactsync/pkg/telemetry"
 )
@@ -57,32 +53,10 @@ Environment:
 `
 
 func main() {
-	fs := flag.NewFlagSet("sfsim", flag.ContinueOnError)
-	fs.Usage = func() { usage(fs.Output()) }
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		os.Exit(2)
-	}
-	var cfg config
-	if err := envconfig.Process("", &cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "sfsim:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg, nil); err != nil {
-		fmt.Fprintln(os.Stderr, "sfsim:", err)
-		stop()
-		os.Exit(1)
-	}
+	service.Main("sfsim", help, func(ctx context.Context, cfg config) error { return run(ctx, cfg, nil) })
 }
 
-func usage(w io.Writer) {
-	fmt.Fprint(w, help)
-	_ = envconfig.Usagef("", &config{}, w, envconfig.DefaultTableFormat)
-}
+func usage(w io.Writer) { service.Usage[config](w, help) }
 
 // simConfig maps the environment onto the emulator's Config.
 func (c config) simConfig() (sfsim.Config, error) {

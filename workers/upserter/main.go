@@ -7,14 +7,9 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
-	"github.com/kelseyhightower/envconfig"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -23,6 +18,7 @@ import (
 	"github.com/contactsync/contactsync/pkg/bus"
 	"github.com/contactsync/contactsync/pkg/conflict"
 	"github.com/contactsync/contactsync/pkg/salesforce"
+	"github.com/contactsync/contactsync/pkg/service"
 	"github.com/contactsync/contactsync/pkg/telemetry"
 	"github.com/contactsync/contactsync/pkg/upsert"
 )
@@ -49,31 +45,7 @@ Usage: upserter [--help]
 Environment:
 `
 
-func main() {
-	fs := flag.NewFlagSet("upserter", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), help)
-		_ = envconfig.Usagef("", &config{}, fs.Output(), envconfig.DefaultTableFormat)
-	}
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		os.Exit(2)
-	}
-	var cfg config
-	if err := envconfig.Process("", &cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "upserter:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "upserter:", err)
-		stop()
-		os.Exit(1)
-	}
-}
+func main() { service.Main("upserter", help, run) }
 
 func run(ctx context.Context, cfg config) error {
 	log, err := telemetry.NewLogger(cfg.LogLevel)
