@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/contactsync/contactsync/pkg/salesforce"
 )
 
 // NewLogger returns a JSON logger on stderr at level ("debug", "info",
@@ -86,4 +88,30 @@ var emailPattern = regexp.MustCompile(`([^\s@:;,"<>()\[\]]{1})[^\s@:;,"<>()\[\]]
 // level or above (Salesforce's errors quote the values they refuse).
 func MaskEmails(s string) string {
 	return emailPattern.ReplaceAllString(s, "$1***@$2")
+}
+
+// SalesforceClient is what RegisterSalesforce reads from pkg/salesforce's Client.
+type SalesforceClient interface {
+	APICalls() int64
+	Usage() salesforce.Usage
+}
+
+// RegisterSalesforce exports a client's API calls
+// (contactsync_sf_api_calls_total) and the org's daily allocation in use, as
+// last reported by Sforce-Limit-Info (contactsync_sf_api_usage_ratio).
+func RegisterSalesforce(reg prometheus.Registerer, sf SalesforceClient) {
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "contactsync_sf_api_calls_total", Help: "Salesforce REST calls made by this process.",
+		}, func() float64 { return float64(sf.APICalls()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "contactsync_sf_api_usage_ratio", Help: "Share of the org's daily API allocation in use (Sforce-Limit-Info).",
+		}, func() float64 {
+			u := sf.Usage()
+			if !u.Seen || u.Max <= 0 {
+				return 0
+			}
+			return float64(u.Used) / float64(u.Max)
+		}),
+	)
 }

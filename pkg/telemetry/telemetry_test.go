@@ -3,6 +3,8 @@ package telemetry
 import (
 	"strings"
 	"testing"
+
+	"github.com/contactsync/contactsync/pkg/salesforce"
 )
 
 func TestMaskEmails(t *testing.T) {
@@ -23,5 +25,35 @@ func TestMaskEmails(t *testing.T) {
 func TestNewLoggerRejectsBadLevel(t *testing.T) {
 	if _, err := NewLogger("loud"); err == nil || !strings.Contains(err.Error(), "LOG_LEVEL") {
 		t.Fatalf("err = %v, want one naming LOG_LEVEL", err)
+	}
+}
+
+type fakeUsage struct{}
+
+func (fakeUsage) APICalls() int64 { return 42 }
+func (fakeUsage) Usage() salesforce.Usage {
+	return salesforce.Usage{Used: 900, Max: 1000, Seen: true}
+}
+
+func TestRegisterSalesforceExportsCallsAndUsage(t *testing.T) {
+	reg := NewRegistry()
+	RegisterSalesforce(reg, fakeUsage{})
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if c := m.GetCounter(); c != nil {
+				got[mf.GetName()] = c.GetValue()
+			}
+			if g := m.GetGauge(); g != nil {
+				got[mf.GetName()] = g.GetValue()
+			}
+		}
+	}
+	if got["contactsync_sf_api_calls_total"] != 42 || got["contactsync_sf_api_usage_ratio"] != 0.9 {
+		t.Fatalf("exported %v", got)
 	}
 }

@@ -80,6 +80,7 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	reg := telemetry.NewRegistry()
+	telemetry.RegisterSalesforce(reg, sf)
 	registerStats(reg, rec)
 	mctx, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
 	metricsDone := make(chan error, 1)

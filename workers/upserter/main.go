@@ -79,6 +79,7 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	reg := telemetry.NewRegistry()
+	telemetry.RegisterSalesforce(reg, sf)
 	u, err := upsert.New(cfg.Config, upsert.Deps{NATS: nc, Salesforce: sf, Resolver: conflict.NewResolver(sf, policy, log),
 		Metrics: upsert.NewMetrics(reg), Logger: log})
 	if err != nil {
