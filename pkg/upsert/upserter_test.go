@@ -99,20 +99,30 @@ func (e *env) publishRaw(subject string, data []byte, id string) {
 	}
 }
 
+// eventually polls cond until it holds; timeout only bounds a test that
+// would otherwise hang, no assertion depends on it.
+func eventually(t *testing.T, timeout time.Duration, cond func() bool, failf func() string) {
+	t.Helper()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(timeout)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatal(failf())
+		}
+	}
+}
+
 // waitDone waits until n deltas reached an outcome.
 func (e *env) waitDone(n int64, timeout time.Duration) upsert.Snapshot {
 	e.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	eventually(e.t, timeout, func() bool { return e.stats.Snapshot().Done() >= n }, func() string {
 		s := e.stats.Snapshot()
-		if s.Done() >= n {
-			return s
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("only %d of %d deltas reached an outcome: %+v", s.Done(), n, s)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Sprintf("only %d of %d deltas reached an outcome: %+v", s.Done(), n, s)
+	})
+	return e.stats.Snapshot()
 }
 
 func contactDelta(id string, v int64, fields map[string]any) delta.Delta {
@@ -201,10 +211,7 @@ func TestKilledUpserterPartitionsMove(t *testing.T) {
 	}
 	e.publish(ds...)
 	// Crash a while it has work in flight: its connection dies without acks.
-	deadline := time.Now().Add(20 * time.Second)
-	for e.stats.Snapshot().Batches < 2 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	eventually(t, 20*time.Second, func() bool { return e.stats.Snapshot().Batches >= 2 }, func() string { return "no batch started" })
 	anc.Close()
 	a.Stop()
 
@@ -230,13 +237,9 @@ func TestKilledUpserterPartitionsMove(t *testing.T) {
 
 func waitOwned(t *testing.T, a, b *upsert.Upserter, total int) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for len(a.Owned())+len(b.Owned()) != total || len(a.Owned()) == 0 || len(b.Owned()) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("partitions not balanced: a=%v b=%v", a.Owned(), b.Owned())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually(t, 20*time.Second, func() bool {
+		return len(a.Owned())+len(b.Owned()) == total && len(a.Owned()) > 0 && len(b.Owned()) > 0
+	}, func() string { return fmt.Sprintf("partitions not balanced: a=%v b=%v", a.Owned(), b.Owned()) })
 	if d := len(a.Owned()) - len(b.Owned()); d > 1 || d < -1 {
 		t.Fatalf("unbalanced: a=%v b=%v", a.Owned(), b.Owned())
 	}
@@ -293,21 +296,15 @@ func TestDailyLimitPausesFleet(t *testing.T) {
 		ds = append(ds, contactDelta(fmt.Sprintf("L%d", i), 1, map[string]any{"LastName": "L"}))
 	}
 	e.publish(ds...)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if paused, _ := e.gate.Paused(); paused {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("fleet did not pause near the daily limit")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	calls := e.srv.Stats().APICalls
-	// While paused the fleet spends at most one /limits call per check interval.
-	time.Sleep(5 * e.cfg.LimitCheckInterval) // observe the paused fleet for a few intervals
-	if extra := e.srv.Stats().APICalls - calls; extra > 6 {
-		t.Errorf("paused fleet made %d calls in 5 check intervals", extra)
+	eventually(t, 30*time.Second, func() bool { paused, _ := e.gate.Paused(); return paused },
+		func() string { return "fleet did not pause near the daily limit" })
+	// While paused, the fleet's only calls are its periodic /limits checks.
+	before := e.srv.Stats()
+	eventually(t, 30*time.Second, func() bool { return e.srv.Stats().Routes["GET /limits"] >= before.Routes["GET /limits"]+3 },
+		func() string { return "paused fleet never checked /limits" })
+	after := e.srv.Stats()
+	if writes, checks := after.APICalls-before.APICalls, after.Routes["GET /limits"]-before.Routes["GET /limits"]; writes != checks {
+		t.Errorf("paused fleet made %d calls, of which only %d were /limits checks", writes, checks)
 	}
 	s := e.stats.Snapshot()
 	if s.DeadLettered != 0 {
