@@ -24,8 +24,9 @@ var envAllowList = []string{
 	"SF_MAX_CONCURRENCY", "SFSIM_ADDR", "SFSIM_CLIENT_ID", "SFSIM_CLIENT_SECRET", "SFSIM_JWT_CERT_FILE",
 	// issue 4 (producer serve) and issue 5 (policies)
 	"INGEST_TOKEN", "INGEST_ADDR", "SYNC_ADOPT_UNLINKED",
-	// defined by the workers (pkg/producer, workers/upserter): stream replicas
-	"NATS_REPLICAS",
+	// defined by the workers (pkg/producer, workers/upserter): stream replicas;
+	// by workers/sfsim: the admin API's bearer token
+	"NATS_REPLICAS", "SFSIM_ADMIN_TOKEN",
 }
 
 // SYNC_POLICY_<SEGMENT> is the per-segment override of issue 5.

@@ -78,4 +78,16 @@ func TestAdminTokenRequiredWhenSet(t *testing.T) {
 			t.Errorf("auth %q: status %d, want %d", tc.auth, resp.StatusCode, tc.want)
 		}
 	}
+	// The health check needs no token (compose and Kubernetes probe it).
+	resp, err := http.Get(srv.URL() + "/__sfsim/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("healthz: status %d", resp.StatusCode)
+	}
+	if n := srv.Stats().APICalls; n != 0 {
+		t.Errorf("healthz counted as %d API calls", n)
+	}
 }

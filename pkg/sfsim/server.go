@@ -328,6 +328,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	path := r.URL.EscapedPath()
 	switch {
+	case path == "/__sfsim/healthz":
+		// Liveness for orchestrators: no token, no data, not an API call.
+		s.write(w, jsonResp(http.StatusOK, map[string]string{"status": "ok"}))
 	case strings.HasPrefix(path, "/__sfsim/"):
 		s.serveAdmin(w, r)
 	case path == "/services/oauth2/token":
