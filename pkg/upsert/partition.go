@@ -65,6 +65,11 @@ func (u *Upserter) runPartition(p int, stop <-chan struct{}) {
 
 // fetch pulls the next batch. An idle partition long-polls for one message
 // (which also keeps its pin alive), then lingers briefly for the rest.
+//
+// A partition loop pulls only between batches, so a batch that outlives
+// AckWait is not redelivered behind its back: JetStream sends redeliveries
+// to an outstanding pull, and by the next pull the batch's acks have
+// settled those messages. Each delta is therefore counted once.
 func (u *Upserter) fetch(cons jetstream.Consumer, idle bool) ([]jetstream.Msg, error) {
 	var msgs []jetstream.Msg
 	want := u.cfg.BatchSize
