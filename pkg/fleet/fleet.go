@@ -2,10 +2,10 @@
 // partitions to them.
 //
 // Each member heartbeats its own key in a JetStream KV bucket whose entries
-// expire (bus.BucketMembers, TTL a few seconds). Every member lists the live
-// keys, sorts them and takes partition p when it is the (p mod n)-th member,
-// so ownership is balanced and every member computes the same answer without
-// a coordinator. Exclusivity does not depend on this view being consistent:
+// expire (bus.BucketMembers, TTL a few seconds). Every member watches the
+// bucket, sorts the live members and takes partition p when it is the
+// (p mod n)-th member, so ownership is balanced and every member computes
+// the same answer without a coordinator. Exclusivity does not depend on this view being consistent:
 // each partition's consumer is pinned (JetStream priority group), so while
 // two members briefly disagree only the pinned one receives messages.
 //
@@ -18,7 +18,7 @@ package fleet
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -46,20 +46,30 @@ func Assign(members []string, partitions int, member string) []int {
 	return out
 }
 
-// Membership heartbeats one member and reports the live member set.
+// Membership heartbeats one member and follows the live member set.
+//
+// It watches the bucket rather than listing it: a put marks a member alive
+// (by local receive time), a delete (graceful leave) removes it at once, and
+// a member not heard from for the bucket's TTL is gone (the server expires
+// its key silently, so expiry is judged locally).
 type Membership struct {
 	kv       jetstream.KeyValue
 	id       string
 	interval time.Duration
+	ttl      time.Duration
 	log      *zap.Logger
+	watch    jetstream.KeyWatcher
+	stop     context.CancelFunc // ends the watch
 
+	seen    map[string]time.Time // touched only by Join and Run
 	mu      sync.Mutex
 	members []string
 	changes chan []string
 }
 
-// Join registers member id in the bucket kv. interval is the heartbeat
-// period; it must be well under the bucket's TTL (a third is a good choice).
+// Join registers member id in the bucket kv and reads the current members.
+// interval is the heartbeat period; it must be well under the bucket's TTL
+// (a third is a good choice). Run must be called to keep the membership.
 func Join(ctx context.Context, kv jetstream.KeyValue, id string, interval time.Duration, log *zap.Logger) (*Membership, error) {
 	if log == nil {
 		log = zap.NewNop()
@@ -67,10 +77,41 @@ func Join(ctx context.Context, kv jetstream.KeyValue, id string, interval time.D
 	if interval <= 0 {
 		interval = 2 * time.Second
 	}
-	m := &Membership{kv: kv, id: id, interval: interval, log: log, changes: make(chan []string, 1)}
-	if err := m.beat(ctx); err != nil {
+	st, err := kv.Status(ctx)
+	if err != nil {
 		return nil, err
 	}
+	ttl := st.TTL()
+	if ttl <= 0 || ttl <= interval {
+		return nil, fmt.Errorf("fleet: bucket %s needs a TTL above the heartbeat %v (has %v)", st.Bucket(), interval, ttl)
+	}
+	m := &Membership{kv: kv, id: id, interval: interval, ttl: ttl, log: log, seen: map[string]time.Time{}, changes: make(chan []string, 1)}
+	if _, err := kv.Put(ctx, id, []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
+		return nil, err
+	}
+	// The watch lives until Run returns (or Close), not as long as ctx.
+	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	w, err := kv.WatchAll(wctx)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	m.watch, m.stop = w, stop
+	for e := range w.Updates() { // current values, then nil
+		if e == nil {
+			break
+		}
+		// A crashed member's last heartbeat is still in the bucket until it
+		// expires: judge current values by when they were written.
+		if e.Operation() == jetstream.KeyValuePut {
+			seen := e.Created()
+			if now := time.Now(); seen.After(now) {
+				seen = now
+			}
+			m.seen[e.Key()] = seen
+		}
+	}
+	m.publish()
 	return m, nil
 }
 
@@ -87,9 +128,11 @@ func (m *Membership) Members() []string {
 	return slices.Clone(m.members)
 }
 
-// Run heartbeats until ctx is done, then removes this member's key so the
-// others take over its partitions at once instead of after the TTL.
+// Run heartbeats and follows the bucket until ctx is done, then removes this
+// member's key so the others take over its partitions at once instead of
+// after the TTL.
 func (m *Membership) Run(ctx context.Context) {
+	defer m.Close()
 	t := time.NewTicker(m.interval)
 	defer t.Stop()
 	for {
@@ -101,33 +144,59 @@ func (m *Membership) Run(ctx context.Context) {
 			}
 			cancel()
 			return
+		case e, ok := <-m.watch.Updates():
+			if !ok {
+				return
+			}
+			if e != nil {
+				m.apply(e)
+			}
 		case <-t.C:
-			if err := m.beat(ctx); err != nil && ctx.Err() == nil {
+			if _, err := m.kv.Put(ctx, m.id, []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil && ctx.Err() == nil {
 				m.log.Warn("fleet heartbeat failed", zap.Error(err))
 			}
 		}
+		m.publish()
 	}
 }
 
-func (m *Membership) beat(ctx context.Context) error {
-	if _, err := m.kv.Put(ctx, m.id, []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
-		return err
+// Close ends the watch without leaving the fleet (Run calls it on return;
+// call it yourself only if Run never runs).
+func (m *Membership) Close() {
+	_ = m.watch.Stop()
+	m.stop()
+}
+
+func (m *Membership) apply(e jetstream.KeyValueEntry) {
+	switch e.Operation() {
+	case jetstream.KeyValuePut:
+		m.seen[e.Key()] = time.Now()
+	default: // delete or purge: a graceful leave
+		delete(m.seen, e.Key())
 	}
-	keys, err := m.kv.Keys(ctx)
-	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
-		return err
+}
+
+// publish recomputes the live set and announces it if it changed.
+func (m *Membership) publish() {
+	now := time.Now()
+	var live []string
+	for k, t := range m.seen {
+		if now.Sub(t) < m.ttl || k == m.id {
+			live = append(live, k)
+		} else {
+			delete(m.seen, k)
+		}
 	}
-	slices.Sort(keys)
+	slices.Sort(live)
 	m.mu.Lock()
-	changed := !slices.Equal(keys, m.members)
-	m.members = keys
+	changed := !slices.Equal(live, m.members)
+	m.members = live
 	m.mu.Unlock()
 	if changed {
 		select {
 		case <-m.changes:
 		default:
 		}
-		m.changes <- slices.Clone(keys)
+		m.changes <- slices.Clone(live)
 	}
-	return nil
 }

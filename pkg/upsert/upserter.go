@@ -148,6 +148,7 @@ func (u *Upserter) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("upsert: join fleet: %w", err)
 	}
+	// From here Run owns the membership (and closes its watch).
 	u.member = member
 	u.hardCtx, u.hardCancel = context.WithCancel(context.Background())
 	softCtx, softCancel := context.WithCancel(u.hardCtx)
