@@ -103,7 +103,9 @@ func TestJetStreamNodeLoss(t *testing.T) {
 			}
 		}
 		return true
-	}, func() string { return fmt.Sprintf("contacts never converged: %d records, stats %+v", len(srv.Records("Contact")), stats.Snapshot()) })
+	}, func() string {
+		return fmt.Sprintf("contacts never converged: %d records, stats %+v", len(srv.Records("Contact")), stats.Snapshot())
+	})
 	seen := map[string]bool{}
 	for _, r := range srv.Records("Contact") {
 		x := r["External_Contact_ID__c"].(string)
