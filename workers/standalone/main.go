@@ -21,6 +21,7 @@ import (
 	"github.com/contactsync/contactsync/pkg/conflict"
 	"github.com/contactsync/contactsync/pkg/pipeline"
 	"github.com/contactsync/contactsync/pkg/salesforce"
+	"github.com/contactsync/contactsync/pkg/sfsim"
 	"github.com/contactsync/contactsync/pkg/synth"
 	"github.com/contactsync/contactsync/pkg/telemetry"
 	"github.com/contactsync/contactsync/pkg/upsert"
@@ -31,6 +32,23 @@ type env struct {
 	LogLevel string `envconfig:"LOG_LEVEL" default:"warn" desc:"debug, info, warn or error (logs go to stderr)"`
 	salesforce.Env
 	upsert.Config
+	Sim
+}
+
+// Sim tunes the embedded emulator (ignored when SF_LOGIN_URL is set), so the
+// demo can show latency, faults, Block rules and a spent daily allocation.
+type Sim struct {
+	DuplicateAction string   `envconfig:"SFSIM_DUPLICATE_ACTION" default:"allow-alert" desc:"embedded emulator: duplicate rule action allow-alert, block or off"`
+	DailyLimit      int      `envconfig:"SFSIM_DAILY_LIMIT" desc:"embedded emulator: daily API allocation (default 100000)"`
+	LatencyMS       int      `envconfig:"SFSIM_LATENCY_MS" desc:"embedded emulator: latency added to every call, ms"`
+	JitterMS        int      `envconfig:"SFSIM_JITTER_MS" desc:"embedded emulator: plus 0..N ms"`
+	ErrorRate       float64  `envconfig:"SFSIM_ERROR_RATE" desc:"embedded emulator: 0..1 chance of an injected fault"`
+	Errors          []string `envconfig:"SFSIM_ERRORS" desc:"embedded emulator: faults drawn from UNABLE_TO_LOCK_ROW, SERVER_UNAVAILABLE, HTML_502"`
+}
+
+func (s Sim) config() sfsim.Config {
+	return sfsim.Config{DuplicateAction: s.DuplicateAction, DailyLimit: s.DailyLimit,
+		Faults: sfsim.Faults{LatencyMS: s.LatencyMS, JitterMS: s.JitterMS, ErrorRate: s.ErrorRate, Errors: s.Errors}}
 }
 
 const usage = `standalone: the whole contactsync pipeline in one process.
@@ -96,7 +114,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	sum, err := pipeline.Run(ctx, pipeline.Config{
 		NATSURL: e.NATSURL, DataDir: *data, Upserters: *upserters, Input: *input, Mapping: *mapping,
-		Synth: synth.Options{Contacts: *contacts, Seed: *seed}, SF: e.Env.Config(), Conflict: policy, Upsert: e.Config,
+		Synth: synth.Options{Contacts: *contacts, Seed: *seed}, SF: e.Env.Config(), Sim: e.Sim.config(), Conflict: policy, Upsert: e.Config,
 		Timeout: *timeout, Progress: stderr, Logger: log,
 	})
 	if err != nil {
