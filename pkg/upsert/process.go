@@ -98,6 +98,7 @@ func (b *batchRun) write(ctx context.Context, writes []*write) {
 		if err != nil {
 			if salesforce.ClassOf(err) == salesforce.ClassLimit {
 				u.d.Gate.pause("Salesforce answered REQUEST_LIMIT_EXCEEDED")
+				pending = next // what a bisected send settled stays settled
 				continue
 			}
 			b.log.Warn("Salesforce request failed; retrying batch", zap.String("error", telemetry.MaskEmails(err.Error())), zap.Int("records", len(next)))
