@@ -236,10 +236,17 @@ func (b *batchRun) attempt(ctx context.Context, ws []*write) ([]*write, error) {
 	}
 	if len(refusals) > 0 {
 		r, err := b.resolve(ctx, refused, refusals)
-		retry = append(retry, r...)
 		if err != nil {
-			return retry, err
+			// The upsert itself went through; only the policy's calls
+			// failed. Retry the refused records alone (bounded by
+			// RecordRetryMaxElapsed, then the DLQ with this reason).
+			b.log.Warn("conflict resolution failed; retrying the refused records",
+				zap.String("error", telemetry.MaskEmails(err.Error())), zap.Int("records", len(r)))
+			for _, w := range r {
+				w.lastErr = "conflict resolution: " + err.Error()
+			}
 		}
+		retry = append(retry, r...)
 	}
 	return retry, nil
 }
