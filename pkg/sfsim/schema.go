@@ -113,23 +113,10 @@ func cloneSchema(s *Schema) *Schema {
 func BuiltinSchema() *Schema {
 	return &Schema{
 		Objects: []Object{
-			{Name: "Contact", KeyPrefix: "003", Fields: []Field{
-				{Name: "FirstName", Label: "First Name", Type: "string", Length: 40},
-				{Name: "LastName", Label: "Last Name", Type: "string", Length: 80, Required: true},
-				{Name: "Email", Type: "email", Length: 80},
-				{Name: "Phone", Label: "Business Phone", Type: "phone", Length: 40},
-				{Name: "MobilePhone", Label: "Mobile Phone", Type: "phone", Length: 40},
-				{Name: "Title", Type: "string", Length: 128},
-				{Name: "Department", Type: "string", Length: 80},
-				{Name: "MailingStreet", Label: "Mailing Street", Type: "textarea", Length: 255},
-				{Name: "MailingCity", Label: "Mailing City", Type: "string", Length: 40},
-				{Name: "MailingState", Label: "Mailing State/Province", Type: "string", Length: 80},
-				{Name: "MailingPostalCode", Label: "Mailing Zip/Postal Code", Type: "string", Length: 20},
-				{Name: "MailingCountry", Label: "Mailing Country", Type: "string", Length: 80},
-				{Name: "Description", Label: "Contact Description", Type: "textarea", Length: 32000},
-				{Name: "External_Contact_ID__c", Label: "External Contact ID", Type: "string", Length: 80,
+			{Name: "Contact", KeyPrefix: "003", Fields: append(standardContactFields(),
+				Field{Name: "External_Contact_ID__c", Label: "External Contact ID", Type: "string", Length: 80,
 					ExternalID: true, Unique: ptr(true), CaseSensitive: ptr(false)},
-			}},
+			)},
 			{Name: "Contact_Sync_Exception__c", Label: "Contact Sync Exception", NameFormat: "CSX-{000000}", Fields: []Field{
 				{Name: "Exception_Key__c", Label: "Exception Key", Type: "string", Length: 64,
 					ExternalID: true, Unique: ptr(true), CaseSensitive: ptr(false)},
