@@ -322,9 +322,10 @@ func validateValue(name string, v any) error {
 }
 
 // Subject is the subject the delta is published to:
-// contacts.delta.<segment>.<Key(external_id)>.
+// contacts.delta.<segment>.<ContactKey(external_id)>, so every spelling of
+// one contact lands in the same partition.
 func (d Delta) Subject() string {
-	return "contacts.delta." + d.Segment + "." + Key(d.ExternalID)
+	return "contacts.delta." + d.Segment + "." + ContactKey(d.ExternalID)
 }
 
 // MsgID is the Nats-Msg-Id of the delta, external ID + ":" + version, so the

@@ -26,7 +26,7 @@ func TestDecodeGood(t *testing.T) {
 	if d.Fields["Age__c"] != json.Number("42") || d.Fields["Title"] != nil || d.Fields["HasOptedOutOfEmail"] != false {
 		t.Fatalf("fields = %#v", d.Fields)
 	}
-	if got, want := d.Subject(), "contacts.delta.emea.MC_12345"; got != want {
+	if got, want := d.Subject(), "contacts.delta.emea.mc_12345"; got != want {
 		t.Fatalf("Subject = %q, want %q", got, want)
 	}
 	if got, want := d.MsgID(), "MC_12345:1732615200123456"; got != want {

@@ -13,9 +13,7 @@ import (
 // deterministic and one-to-one, so KeyToID(Key(id)) == id for every string,
 // and the token never contains '.', '*', '>', whitespace or non-ASCII bytes.
 //
-// Subject tokens are case-sensitive, and so is Key: "MC_1" and "mc_1" are
-// different keys (and may land in different partitions) even though
-// Salesforce matches external IDs without regard to case.
+// Key is case-sensitive; ContactKey is what subjects and state use.
 func Key(externalID string) string {
 	if externalID == "" {
 		return "="
@@ -45,6 +43,18 @@ func Key(externalID string) string {
 	}
 	return b.String()
 }
+
+// ContactKey is the key of the contact an external ID names: Key of the
+// ID folded to lower case. Salesforce matches external IDs without regard to
+// case (the field is unique, case-insensitive), so "MC_1" and "mc_1" are one
+// contact: they share a subject token, hence a partition and an owner, and a
+// contact-state key. The raw spelling still travels in the delta (and the
+// Cs-External-Id header) and is what is written to Salesforce.
+//
+// Folding is strings.ToLower (Unicode simple case mapping). Salesforce does
+// not document which case folding its case-insensitive unique index uses;
+// for ASCII IDs, the common case, the two agree.
+func ContactKey(externalID string) string { return Key(strings.ToLower(externalID)) }
 
 const hexDigits = "0123456789ABCDEF"
 

@@ -107,3 +107,26 @@ func FuzzDecode(f *testing.F) {
 		checkSubjectSafe(t, d.ExternalID, Key(d.ExternalID))
 	})
 }
+
+// Salesforce matches external IDs case-insensitively, so the spellings of one
+// contact share a subject token, a partition and a state key, while the raw
+// spelling stays in the delta.
+func TestContactKeyFoldsCase(t *testing.T) {
+	for _, pair := range [][2]string{{"MC_1", "mc_1"}, {"Jane.Doe@X", "jane.doe@x"}, {"ÄBC", "äbc"}} {
+		if a, b := ContactKey(pair[0]), ContactKey(pair[1]); a != b {
+			t.Errorf("ContactKey(%q) = %q, ContactKey(%q) = %q: want the same key", pair[0], a, pair[1], b)
+		}
+		d1 := Delta{Segment: "emea", ExternalID: pair[0]}
+		d2 := Delta{Segment: "emea", ExternalID: pair[1]}
+		if d1.Subject() != d2.Subject() {
+			t.Errorf("subjects differ: %q vs %q", d1.Subject(), d2.Subject())
+		}
+	}
+	if ContactKey("MC_1") == ContactKey("MC_2") {
+		t.Fatal("different contacts share a key")
+	}
+	d := Delta{ExternalID: "MC_1", Version: 7}
+	if d.MsgID() != "MC_1:7" {
+		t.Fatalf("MsgID = %q: the raw spelling must survive", d.MsgID())
+	}
+}
