@@ -200,12 +200,32 @@ func (t Topology) Buckets() []jetstream.KeyValueConfig {
 // idempotent and safe to call from several processes at once. It refuses to
 // change the partition count of an existing CONTACTS stream
 // (ErrPartitionsChanged).
+//
+// It rides out a node loss: every JetStream call gets its own deadline and
+// is retried with backoff while it fails for a reason that goes away (see
+// Retryable), until ctx ends; then the error is a *RetryError naming the
+// step and wrapping the last error. Permanent errors return at once. It is
+// EnsureWith and the default Retry.
 func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) error {
-	existing, err := StreamPartitions(ctx, js)
-	switch {
-	case errors.Is(err, jetstream.ErrStreamNotFound):
-	case err != nil:
+	return EnsureWith(ctx, js, t, Retry{})
+}
+
+// EnsureWith is Ensure with the retry policy r, for callers that report
+// progress (r.OnRetry) or bound the wait (r.MaxElapsed).
+func EnsureWith(ctx context.Context, js jetstream.JetStream, t Topology, r Retry) error {
+	existing := 0
+	err := r.Do(ctx, "read partitions of stream "+StreamContacts, func(ctx context.Context) error {
+		n, err := StreamPartitions(ctx, js)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil
+		}
+		existing = n
 		return err
+	})
+	switch {
+	case err != nil:
+		return fmt.Errorf("bus: %w", err)
+	case existing == 0:
 	case t.Partitions == 0:
 		t.Partitions = existing
 	case t.Partitions != existing:
@@ -217,13 +237,17 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) error {
 		return err
 	}
 	for _, cfg := range t.Streams() {
-		if err := retryInUse(func() error { _, err := js.CreateOrUpdateStream(ctx, cfg); return err }); err != nil {
-			return fmt.Errorf("bus: ensure stream %s: %w", cfg.Name, err)
+		if err := r.Do(ctx, "ensure stream "+cfg.Name, func(ctx context.Context) error {
+			return retryInUse(func() error { _, err := js.CreateOrUpdateStream(ctx, cfg); return err })
+		}); err != nil {
+			return fmt.Errorf("bus: %w", err)
 		}
 	}
 	for _, cfg := range t.Buckets() {
-		if err := retryInUse(func() error { _, err := js.CreateOrUpdateKeyValue(ctx, cfg); return err }); err != nil {
-			return fmt.Errorf("bus: ensure bucket %s: %w", cfg.Bucket, err)
+		if err := r.Do(ctx, "ensure bucket "+cfg.Bucket, func(ctx context.Context) error {
+			return retryInUse(func() error { _, err := js.CreateOrUpdateKeyValue(ctx, cfg); return err })
+		}); err != nil {
+			return fmt.Errorf("bus: %w", err)
 		}
 	}
 	return nil

@@ -41,7 +41,7 @@ func Connect(t testing.TB, e *bus.Embedded) (*nats.Conn, jetstream.JetStream) {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
+	js, err := bus.NewJetStream(nc)
 	if err != nil {
 		t.Fatal(err)
 	}

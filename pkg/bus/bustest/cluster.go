@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +19,17 @@ import (
 // Cluster is an in-process JetStream cluster on loopback.
 type Cluster struct {
 	Servers []*server.Server
+
+	mu     sync.Mutex
+	routes string
+	nodes  []node // by index, as Servers
+}
+
+// node is what a restart needs to bring a node back as itself.
+type node struct {
+	name     string
+	port     int    // cluster (route) port
+	storeDir string // kept across a restart, so the node rejoins with its data
 }
 
 // StartCluster runs an n-node JetStream cluster (cluster "C1", nodes n1..nN)
@@ -38,20 +50,18 @@ func StartCluster(t testing.TB, n int, topo bus.Topology) *Cluster {
 	for _, p := range ports {
 		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
 	}
-	c := &Cluster{}
+	c := &Cluster{routes: strings.Join(routes, ",")}
 	for i, p := range ports {
-		s, err := server.NewServer(&server.Options{
-			ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: server.RANDOM_PORT,
-			JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true,
-			Cluster: server.ClusterOpts{Name: "C1", Host: "127.0.0.1", Port: p},
-			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
-		})
+		c.nodes = append(c.nodes, node{name: fmt.Sprintf("n%d", i+1), port: p, storeDir: t.TempDir()})
+	}
+	// Registered after the store directories, so it runs before they are removed.
+	t.Cleanup(c.shutdown)
+	for _, nd := range c.nodes {
+		s, err := c.start(nd)
 		if err != nil {
 			t.Fatal(err)
 		}
-		go s.Start()
 		c.Servers = append(c.Servers, s)
-		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
 	}
 	for _, s := range c.Servers {
 		if !s.ReadyForConnections(10 * time.Second) {
@@ -63,28 +73,48 @@ func StartCluster(t testing.TB, n int, topo bus.Topology) *Cluster {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
+	js, err := bus.NewJetStream(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	topo.Replicas = n
-	deadline := time.Now().Add(45 * time.Second)
-	for { // the meta leader takes a few seconds to be elected
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err = bus.Ensure(ctx, js, topo)
-		cancel()
-		if err == nil {
-			return c
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cluster never accepted the topology: %v", err)
-		}
-		time.Sleep(250 * time.Millisecond) // waiting for an election, not for a result
+	// The meta leader takes a few seconds to be elected; Ensure retries
+	// until then.
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	if err := bus.Ensure(ctx, js, topo); err != nil {
+		t.Fatalf("cluster never accepted the topology: %v", err)
+	}
+	return c
+}
+
+func (c *Cluster) start(nd node) (*server.Server, error) {
+	s, err := server.NewServer(&server.Options{
+		ServerName: nd.name, Host: "127.0.0.1", Port: server.RANDOM_PORT,
+		JetStream: true, StoreDir: nd.storeDir, NoSigs: true, NoLog: true,
+		Cluster: server.ClusterOpts{Name: "C1", Host: "127.0.0.1", Port: nd.port},
+		Routes:  server.RoutesFromStr(c.routes),
+	})
+	if err != nil {
+		return nil, err
+	}
+	go s.Start()
+	return s, nil
+}
+
+func (c *Cluster) shutdown() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.Servers {
+		s.Shutdown()
+		s.WaitForShutdown()
 	}
 }
 
 // URL lists every node's client URL, for clients that fail over.
 func (c *Cluster) URL() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	var urls []string
 	for _, s := range c.Servers {
 		if s.Running() {
@@ -94,8 +124,11 @@ func (c *Cluster) URL() string {
 	return strings.Join(urls, ",")
 }
 
-// Kill shuts down the node named name (e.g. a stream's leader).
+// Kill shuts down the node named name (e.g. a stream's leader). Its store
+// stays, so Restart brings it back with its data.
 func (c *Cluster) Kill(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, s := range c.Servers {
 		if s.Name() == name {
 			s.Shutdown()
@@ -104,4 +137,62 @@ func (c *Cluster) Kill(name string) bool {
 		}
 	}
 	return false
+}
+
+// Restart starts the killed node named name again with the same name,
+// route port and store directory, so it rejoins the cluster and catches up
+// (its client port is new; clients learn it from the others). It returns
+// once the node accepts connections; its streams may still be catching up.
+// A running node is shut down first. It replaces the node in Servers.
+func (c *Cluster) Restart(name string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, s := range c.Servers {
+		if s.Name() != name {
+			continue
+		}
+		s.Shutdown()
+		s.WaitForShutdown()
+		ns, err := c.start(c.nodes[i])
+		if err != nil {
+			return fmt.Errorf("bustest: restart %s: %w", name, err)
+		}
+		c.Servers[i] = ns
+		if !ns.ReadyForConnections(10 * time.Second) {
+			return fmt.Errorf("bustest: restarted %s not ready after 10s", name)
+		}
+		return nil
+	}
+	return fmt.Errorf("bustest: no node %s", name)
+}
+
+// MetaLeader is the name of the node leading the JetStream meta group, or
+// "" while there is none (an election is under way).
+func (c *Cluster) MetaLeader() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.Servers {
+		if s.Running() && s.JetStreamIsLeader() {
+			return s.Name()
+		}
+	}
+	return ""
+}
+
+// Connect opens a connection to every running node that reconnects forever
+// (100ms apart) as a fleet member's does, with a bus.NewJetStream handle;
+// opts are added to those. It is closed at the end of the test.
+func (c *Cluster) Connect(t testing.TB, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	base := []nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(100 * time.Millisecond)}
+	nc, err := nats.Connect(c.URL(), append(base, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := bus.NewJetStream(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
 }
