@@ -2,7 +2,6 @@ package upsert
 
 import (
 	"sort"
-	"strings"
 
 	"github.com/contactsync/contactsync/pkg/conflict"
 	"github.com/contactsync/contactsync/pkg/delta"
@@ -12,7 +11,7 @@ import (
 type item struct {
 	idx   int // position in the fetched batch
 	delta delta.Delta
-	key   string // delta.Key(ExternalID): KV key and subject token
+	key   string // delta.ContactKey(ExternalID): KV key and subject token
 }
 
 // write is one Salesforce record to send: the deltas of one contact folded
@@ -23,6 +22,8 @@ type write struct {
 	newest  item
 	fields  map[string]any
 	version int64
+	rev     uint64          // revision of the contact's state when read: the save's compare-and-set
+	applied *stored         // the contact's new state once Salesforce took the write
 	event   *conflict.Event // exception raised for this write, published before ack
 	lastErr string          // last transient error, for the dead letter if retries run out
 }
@@ -33,10 +34,11 @@ type write struct {
 // version of its contact. Deltas of one contact in the same batch are merged
 // in version order, so later versions overwrite earlier values of the same
 // field and no field sent only by an earlier delta is lost. The contact is
-// identified case-insensitively, as Salesforce matches the external ID
-// (unique, case-insensitive), so two spellings never meet in one request
-// (which Salesforce would refuse as "Duplicate external id specified").
-func fold(items []item, state map[string]contactState) (writes []*write, stale []item) {
+// identified by its key, which folds case as Salesforce matches the
+// external ID (unique, case-insensitive), so two spellings never meet in one
+// request (which Salesforce would refuse as "Duplicate external id
+// specified").
+func fold(items []item, state map[string]stored) (writes []*write, stale []item) {
 	byContact := map[string]*write{}
 	var order []string
 	for _, it := range items {
@@ -45,7 +47,7 @@ func fold(items []item, state map[string]contactState) (writes []*write, stale [
 			stale = append(stale, it)
 			continue
 		}
-		ck := strings.ToLower(it.delta.ExternalID)
+		ck := it.key
 		w, ok := byContact[ck]
 		if !ok {
 			w = &write{}
@@ -66,6 +68,7 @@ func fold(items []item, state map[string]contactState) (writes []*write, stale [
 		w.newest = w.items[len(w.items)-1]
 		w.key = w.newest.key
 		w.version = w.newest.delta.Version
+		w.rev = state[w.key].rev
 		writes = append(writes, w)
 	}
 	return writes, stale

@@ -7,7 +7,7 @@ import (
 )
 
 func mk(idx int, id string, v int64, fields map[string]any) item {
-	return item{idx: idx, key: delta.Key(id), delta: delta.Delta{ExternalID: id, Segment: "emea", Version: v, Fields: fields}}
+	return item{idx: idx, key: delta.ContactKey(id), delta: delta.Delta{ExternalID: id, Segment: "emea", Version: v, Fields: fields}}
 }
 
 func TestFold(t *testing.T) {
@@ -19,7 +19,7 @@ func TestFold(t *testing.T) {
 		mk(4, "a", 4, map[string]any{"Email": "a@x.io"}), // same contact as A for Salesforce
 		mk(5, "C", 1, map[string]any{"LastName": "dup"}), // redelivered version already folded? same version
 	}
-	state := map[string]contactState{delta.Key("B"): {ID: "003B", Version: 7}, delta.Key("C"): {Version: 0}}
+	state := map[string]stored{delta.ContactKey("B"): {contactState: contactState{ID: "003B", Version: 7}, rev: 9}, delta.ContactKey("C"): {}}
 	writes, stale := fold(items, state)
 	if len(stale) != 1 || stale[0].idx != 2 {
 		t.Fatalf("stale = %+v, want only item 2", stale)

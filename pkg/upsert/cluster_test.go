@@ -44,7 +44,7 @@ func TestJetStreamNodeLoss(t *testing.T) {
 		return nc
 	}
 	stats := &upsert.Stats{}
-	cfg := upsert.Config{AckWait: 3 * time.Second, PinnedTTL: 2 * time.Second, Heartbeat: 300 * time.Millisecond, ShutdownTimeout: 5 * time.Second}
+	cfg := upsert.Config{AckWait: 3 * time.Second, LeaseTTL: 2 * time.Second, Heartbeat: 300 * time.Millisecond, ShutdownTimeout: 5 * time.Second}
 	for _, m := range []string{"a", "b"} {
 		cfg.Member = m
 		u, err := upsert.New(cfg, upsert.Deps{NATS: connect(m), Salesforce: sf, Resolver: conflict.NewResolver(sf, conflict.Config{}, nil), Stats: stats})

@@ -2,8 +2,13 @@ package upsert
 
 import (
 	"fmt"
+	"regexp"
 	"time"
 )
+
+// apiName is a Salesforce API name: names from configuration go into SOQL,
+// so nothing else is accepted.
+var apiName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,79}$`)
 
 // Config tunes an Upserter. The zero value is usable: every zero field takes
 // the default named in its comment.
@@ -20,8 +25,15 @@ type Config struct {
 	ExternalIDField string `envconfig:"SF_EXTERNAL_ID_FIELD" default:"External_Contact_ID__c" desc:"external ID field used as the upsert key"`
 	// AckWait is the consumers' redelivery timeout; a long batch signals progress well inside it. Default 30s.
 	AckWait time.Duration `envconfig:"SYNC_ACK_WAIT" default:"30s" desc:"redelivery timeout of the partition consumers"`
-	// PinnedTTL is how long a silent owner keeps a partition before another member can take it. Default 10s.
-	PinnedTTL time.Duration `envconfig:"SYNC_PINNED_TTL" default:"10s" desc:"how long a silent owner keeps a partition"`
+	// LeaseTTL is how long a partition's lease outlives its holder's last
+	// renewal: a crashed member's partitions move after it. The holder
+	// renews every LeaseTTL/4 and stops writing at 3/4 of it. Default 10s.
+	LeaseTTL time.Duration `envconfig:"SYNC_LEASE_TTL" default:"10s" desc:"how long a silent owner's partition lease lasts before another member may take it"`
+	// VersionField is the Contact number field every write sets to the
+	// delta's version, guarded by the Sync_Version_Monotonic validation rule
+	// (deployments/salesforce) so Salesforce itself refuses an older version.
+	// "none" turns it off. Default "Sync_Version__c".
+	VersionField string `envconfig:"SYNC_VERSION_FIELD" default:"Sync_Version__c" desc:"Contact field carrying the delta version (refused by a validation rule when older); none = off"`
 	// Heartbeat is the fleet membership heartbeat period (the members bucket TTL is 6s). Default 2s.
 	Heartbeat time.Duration `envconfig:"SYNC_HEARTBEAT" default:"2s" desc:"fleet membership heartbeat (members bucket TTL is 6s)"`
 	// MaxDeliver bounds redeliveries of one message (crash loops); the last delivery goes to the DLQ. Default 20.
@@ -40,6 +52,12 @@ type Config struct {
 	Member string `envconfig:"SYNC_MEMBER" desc:"fleet member name; empty = hostname-pid-random"`
 }
 
+// Defaults that other packages show or build on.
+const (
+	DefaultLeaseTTL     = 10 * time.Second
+	DefaultVersionField = "Sync_Version__c"
+)
+
 func (c *Config) setDefaults() {
 	def := func(v *int, d int) {
 		if *v == 0 {
@@ -56,7 +74,7 @@ func (c *Config) setDefaults() {
 	def(&c.MaxDeliver, 20)
 	defd(&c.Linger, 25*time.Millisecond)
 	defd(&c.AckWait, 30*time.Second)
-	defd(&c.PinnedTTL, 10*time.Second)
+	defd(&c.LeaseTTL, DefaultLeaseTTL)
 	defd(&c.Heartbeat, 2*time.Second)
 	defd(&c.RecordRetryMaxElapsed, 2*time.Minute)
 	defd(&c.LimitCheckInterval, time.Minute)
@@ -66,6 +84,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.ExternalIDField == "" {
 		c.ExternalIDField = "External_Contact_ID__c"
+	}
+	switch c.VersionField {
+	case "":
+		c.VersionField = DefaultVersionField
+	case "none", "off", "-":
+		c.VersionField = ""
 	}
 	if c.UsagePauseAt == 0 {
 		c.UsagePauseAt = 0.9
@@ -86,6 +110,12 @@ func (c *Config) validate() error {
 		return fmt.Errorf("upsert: Heartbeat (SYNC_HEARTBEAT) = %v, want < 6s (the members bucket TTL)", c.Heartbeat)
 	case c.AckWait < time.Second:
 		return fmt.Errorf("upsert: AckWait (SYNC_ACK_WAIT) = %v, want >= 1s", c.AckWait)
+	case c.VersionField != "" && !apiName.MatchString(c.VersionField):
+		return fmt.Errorf("upsert: VersionField (SYNC_VERSION_FIELD) = %q, want a field API name such as Sync_Version__c, or none", c.VersionField)
+	case !apiName.MatchString(c.Object):
+		return fmt.Errorf("upsert: Object (SYNC_OBJECT) = %q, want an sObject API name", c.Object)
+	case c.LeaseTTL < time.Second:
+		return fmt.Errorf("upsert: LeaseTTL (SYNC_LEASE_TTL) = %v, want >= 1s", c.LeaseTTL)
 	}
 	return nil
 }

@@ -8,47 +8,80 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
-	"github.com/contactsync/contactsync/pkg/bus"
-	"github.com/contactsync/contactsync/pkg/telemetry"
+	"github.com/contactsync/contactsync/pkg/fleet"
 )
 
-// runPartition consumes partition p until stop is closed, one batch at a time.
+// runPartition consumes partition p until stop is closed: it waits for the
+// partition's lease, consumes one batch at a time under it, and releases it
+// only after the batch in flight is settled. A lease lost mid-run (another
+// member took it after this one went silent) ends the run's work at once;
+// the loop then waits for the lease again, as long as p stays assigned here.
 func (u *Upserter) runPartition(p int, stop <-chan struct{}) {
 	log := u.log.With(zap.Int("partition", p))
-	ctx := u.hardCtx
-	cons, err := u.stream.Consumer(ctx, ConsumerName(p))
-	for err != nil {
-		log.Warn("partition consumer unavailable", zap.Error(err))
+	// wait ends when stop closes or the upserter is cancelled.
+	wait, cancelWait := context.WithCancel(u.hardCtx)
+	defer cancelWait()
+	go func() {
 		select {
 		case <-stop:
-			return
-		case <-time.After(time.Second):
+			cancelWait()
+		case <-wait.Done():
 		}
+	}()
+	for wait.Err() == nil {
+		lease, err := fleet.Acquire(wait, u.leases, fleet.LeaseKey(p), u.cfg.Member, u.cfg.LeaseTTL, log)
+		if err != nil {
+			return
+		}
+		u.consume(wait, p, lease, log)
+		lease.Release()
+		if err := lease.Err(); !errors.Is(err, fleet.ErrLeaseReleased) {
+			log.Warn("partition lease ended; waiting to take it again", zap.Error(err))
+		} else {
+			log.Info("released partition")
+		}
+	}
+}
+
+// consume runs batches under lease until wait ends (stop or shutdown) or the
+// lease does. A batch in flight is finished (bounded by the lease and by the
+// upserter's hard stop), never cut short by stop.
+func (u *Upserter) consume(wait context.Context, p int, lease *fleet.Lease, log *zap.Logger) {
+	// work ends with the lease or at the hard stop; batches run under it.
+	work, cancelWork := context.WithCancelCause(u.hardCtx)
+	defer cancelWork(nil)
+	defer context.AfterFunc(lease.Context(), func() { cancelWork(context.Cause(lease.Context())) })()
+	// pull ends also on stop: fetches are cut short, batches are not.
+	pull, cancelPull := context.WithCancel(work)
+	defer cancelPull()
+	defer context.AfterFunc(wait, cancelPull)()
+
+	var cons jetstream.Consumer
+	if err := retry(pull, log, "look up partition consumer", func(ctx context.Context) (err error) {
 		cons, err = u.stream.Consumer(ctx, ConsumerName(p))
+		return err
+	}); err != nil {
+		return
 	}
 	u.state.reset(p)
 	log.Info("consuming partition")
 	idle := true
-	for {
-		select {
-		case <-stop:
-			u.release(p, log)
-			return
-		default:
-		}
-		if err := u.d.Gate.Wait(ctx); err != nil {
+	for pull.Err() == nil {
+		if err := u.d.Gate.Wait(pull); err != nil {
 			return
 		}
-		msgs, err := u.fetch(cons, idle)
+		msgs, err := u.fetch(pull, cons, idle)
+		if work.Err() != nil {
+			// Deposed (or shutting down) with a pull outstanding: hand back
+			// what it brought at once instead of after AckWait.
+			for _, m := range msgs {
+				_ = m.Nak()
+			}
+			return
+		}
 		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
 			log.Debug("fetch failed", zap.Error(err))
-			select {
-			case <-stop:
-			case <-time.After(500 * time.Millisecond):
-			}
+			sleepCtx(pull, 500*time.Millisecond)
 			continue
 		}
 		idle = len(msgs) == 0
@@ -56,25 +89,27 @@ func (u *Upserter) runPartition(p int, stop <-chan struct{}) {
 			continue
 		}
 		start := time.Now()
-		u.handleBatch(ctx, p, msgs, log)
+		u.d.Stats.batches.Add(1)
+		b := u.process(work, p, lease, msgs, log)
+		u.settle(work, b)
 		if u.d.Metrics != nil {
 			u.d.Metrics.batch.Observe(time.Since(start).Seconds())
 		}
 	}
 }
 
-// fetch pulls the next batch. An idle partition long-polls for one message
-// (which also keeps its pin alive), then lingers briefly for the rest.
+// fetch pulls the next batch. An idle partition long-polls for one message,
+// then lingers briefly for the rest.
 //
 // A partition loop pulls only between batches, so a batch that outlives
 // AckWait is not redelivered behind its back: JetStream sends redeliveries
 // to an outstanding pull, and by the next pull the batch's acks have
 // settled those messages. Each delta is therefore counted once.
-func (u *Upserter) fetch(cons jetstream.Consumer, idle bool) ([]jetstream.Msg, error) {
+func (u *Upserter) fetch(ctx context.Context, cons jetstream.Consumer, idle bool) ([]jetstream.Msg, error) {
 	var msgs []jetstream.Msg
 	want := u.cfg.BatchSize
 	if idle {
-		first, err := collect(cons.Fetch(1, jetstream.FetchMaxWait(2*time.Second), jetstream.FetchPriorityGroup(PriorityGroup)))
+		first, err := fetchWithin(ctx, cons, 1, 2*time.Second)
 		if err != nil || len(first) == 0 {
 			return first, err
 		}
@@ -83,12 +118,19 @@ func (u *Upserter) fetch(cons jetstream.Consumer, idle bool) ([]jetstream.Msg, e
 			return msgs, nil
 		}
 	}
-	rest, err := collect(cons.Fetch(want, jetstream.FetchMaxWait(u.cfg.Linger), jetstream.FetchPriorityGroup(PriorityGroup)))
+	rest, err := fetchWithin(ctx, cons, want, u.cfg.Linger)
 	msgs = append(msgs, rest...)
 	if len(msgs) > 0 {
 		return msgs, nil // deliver what arrived even if the batch then failed
 	}
 	return msgs, err
+}
+
+// fetchWithin pulls up to n messages, waiting at most d (or until ctx ends).
+func fetchWithin(ctx context.Context, cons jetstream.Consumer, n int, d time.Duration) ([]jetstream.Msg, error) {
+	fctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	return collect(cons.Fetch(n, jetstream.FetchContext(fctx)))
 }
 
 func collect(b jetstream.MessageBatch, err error) ([]jetstream.Msg, error) {
@@ -99,60 +141,10 @@ func collect(b jetstream.MessageBatch, err error) ([]jetstream.Msg, error) {
 	for m := range b.Messages() {
 		out = append(out, m)
 	}
-	if err := b.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
+	if err := b.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 		return out, err
 	}
 	return out, nil
-}
-
-// release hands the partition over at once instead of after PinnedTTL.
-func (u *Upserter) release(p int, log *zap.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := u.stream.UnpinConsumer(ctx, ConsumerName(p), PriorityGroup); err != nil {
-		log.Debug("unpin", zap.Error(err))
-	}
-	log.Info("released partition")
-}
-
-// handleBatch processes msgs and then settles each one: ack, or dead-letter
-// and term. It is the only place that touches Ack/Term.
-func (u *Upserter) handleBatch(ctx context.Context, p int, msgs []jetstream.Msg, log *zap.Logger) {
-	u.d.Stats.batches.Add(1)
-	results := u.process(ctx, p, msgs, log)
-	for i, m := range msgs {
-		r := results[i]
-		if r.pending {
-			continue // ctx cancelled mid-batch: leave unacked for redelivery
-		}
-		if r.outcome == DeadLettered {
-			md, _ := m.Metadata()
-			dl := bus.DeadLetter{Subject: bus.OriginalSubject(m.Subject()), Data: m.Data(), Header: m.Headers(),
-				ErrorCode: r.code, Message: r.message}
-			if md != nil {
-				dl.Deliveries, dl.StreamSeq = md.NumDelivered, md.Sequence.Stream
-			}
-			if err := u.publishWithRetry(ctx, func(ctx context.Context) error { return bus.PublishDeadLetter(ctx, u.js, dl) }); err != nil {
-				log.Error("dead letter not written; leaving message for redelivery", zap.Error(err))
-				continue
-			}
-			log.Warn("dead-lettered delta", zap.String("code", r.code), zap.String("reason", telemetry.MaskEmails(r.message)),
-				zap.Uint64("stream_seq", dl.StreamSeq), zap.Uint64("deliveries", dl.Deliveries))
-			_ = m.TermWithReason(r.code)
-		} else if err := m.Ack(); err != nil {
-			log.Debug("ack failed; the delta will be redelivered and skipped as already applied", zap.Error(err))
-			continue
-		}
-		u.d.Stats.Add(r.outcome, 1)
-		if u.d.Latencies != nil && r.outcome <= Rekeyed {
-			if md, err := m.Metadata(); err == nil {
-				u.d.Latencies.record(time.Since(md.Timestamp))
-			}
-		}
-		if u.d.Metrics != nil {
-			u.d.Metrics.deltas.WithLabelValues(r.segment, r.outcome.String()).Inc()
-		}
-	}
 }
 
 // publishWithRetry retries a JetStream publish briefly; the stream may be

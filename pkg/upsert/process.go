@@ -17,38 +17,53 @@ import (
 	"github.com/contactsync/contactsync/pkg/bus"
 	"github.com/contactsync/contactsync/pkg/conflict"
 	"github.com/contactsync/contactsync/pkg/delta"
+	"github.com/contactsync/contactsync/pkg/fleet"
 	"github.com/contactsync/contactsync/pkg/salesforce"
 	"github.com/contactsync/contactsync/pkg/telemetry"
 )
 
 // result is the decision for one message of a batch.
 type result struct {
-	pending bool // no decision (shutdown mid-batch): leave for redelivery
+	pending bool // no decision (lease lost, shutdown, a settle step failed): nak for redelivery
+	again   bool // a second delivery of a message already in this batch: settled by the first
 	outcome Outcome
 	segment string
 	code    string // dead letter reason
 	message string
 }
 
-// batchRun carries one batch through processing.
+// batchRun carries one batch from fetch to settle.
 type batchRun struct {
-	u        *Upserter
-	p        int
-	msgs     []jetstream.Msg
-	res      []result
-	newState map[string]contactState
-	log      *zap.Logger
+	u      *Upserter
+	p      int
+	lease  *fleet.Lease
+	msgs   []jetstream.Msg
+	res    []result
+	writes []*write
+	log    *zap.Logger
 }
 
-// process decides the outcome of every message of a batch. It returns when
-// every message has a decision, or when ctx is cancelled (the undecided ones
-// are left pending).
-func (u *Upserter) process(ctx context.Context, p int, msgs []jetstream.Msg, log *zap.Logger) []result {
-	b := &batchRun{u: u, p: p, msgs: msgs, res: make([]result, len(msgs)), newState: map[string]contactState{}, log: log}
+// process decides the outcome of every message of a batch: validate, read
+// state, fold, write to Salesforce, settle conflicts. It performs no
+// JetStream side effect but reads; settle does them all. Messages without a
+// decision when ctx ends (lease lost, shutdown) stay pending.
+func (u *Upserter) process(ctx context.Context, p int, lease *fleet.Lease, msgs []jetstream.Msg, log *zap.Logger) *batchRun {
+	b := &batchRun{u: u, p: p, lease: lease, msgs: msgs, res: make([]result, len(msgs)), log: log}
 	var items []item
+	seen := map[uint64]bool{}
 	for i, m := range msgs {
 		b.res[i] = result{pending: true, segment: bus.SegmentOf(m.Subject())}
-		if md, err := m.Metadata(); err == nil && md.NumDelivered >= uint64(u.cfg.MaxDeliver) {
+		md, err := m.Metadata()
+		if err == nil && seen[md.Sequence.Stream] {
+			// JetStream can hand one message to a pull twice (a redelivery
+			// queued after AckWait, then a nak); it is one delta.
+			b.res[i] = result{again: true}
+			continue
+		}
+		if err == nil {
+			seen[md.Sequence.Stream] = true
+		}
+		if err == nil && md.NumDelivered >= uint64(u.cfg.MaxDeliver) {
 			b.res[i] = result{outcome: DeadLettered, segment: b.res[i].segment, code: "MAX_DELIVERIES",
 				message: fmt.Sprintf("delivered %d times without completing (SYNC_MAX_DELIVER); check worker logs", md.NumDelivered)}
 			continue
@@ -58,30 +73,161 @@ func (u *Upserter) process(ctx context.Context, p int, msgs []jetstream.Msg, log
 			b.res[i] = result{outcome: DeadLettered, segment: b.res[i].segment, code: "INVALID_DELTA", message: err.Error()}
 			continue
 		}
-		items = append(items, item{idx: i, delta: d, key: delta.Key(d.ExternalID)})
+		items = append(items, item{idx: i, delta: d, key: delta.ContactKey(d.ExternalID)})
+	}
+	if len(items) == 0 {
+		return b
 	}
 	keys := make([]string, len(items))
 	for i, it := range items {
 		keys[i] = it.key
 	}
-	var state map[string]contactState
-	if err := retryForever(ctx, func() (err error) { state, err = u.state.load(ctx, p, keys); return err }, log, "read contact state"); err != nil {
-		return b.res
+	// Renew, then read: the read must be at least as new as this renewal
+	// (see stateStore), and the renewal proves we still hold the partition
+	// just before writing to Salesforce.
+	var state map[string]stored
+	err := retry(ctx, log, "read contact state", func(ctx context.Context) error {
+		floor, err := lease.Renew(ctx)
+		if err != nil {
+			return err
+		}
+		state, err = u.state.load(ctx, p, keys, lease, floor)
+		return err
+	})
+	if err != nil {
+		return b
 	}
 	writes, stale := fold(items, state)
 	for _, it := range stale {
 		b.res[it.idx] = result{outcome: StaleSkipped, segment: it.delta.Segment}
 	}
-	b.write(ctx, writes)
-	b.publishEvents(ctx, writes)
-	if len(b.newState) > 0 {
-		if err := retryForever(ctx, func() error { return u.state.save(ctx, p, b.newState) }, log, "write contact state"); err != nil {
-			for _, w := range writes { // not recorded: redeliver rather than risk applying an older version later
-				b.leavePending(w)
-			}
+	if f := u.cfg.VersionField; f != "" {
+		for _, w := range writes {
+			w.fields[f] = w.version
 		}
 	}
-	return b.res
+	b.writes = writes
+	b.write(ctx, writes)
+	return b
+}
+
+// settle is the one place where a batch's decisions take effect, in the
+// order that keeps the invariants:
+//
+//  1. publish the conflict events of decided writes, and the dead letters;
+//     a write or message whose publish fails stays pending;
+//  2. save contact state only for writes that fully settled (applied and,
+//     if they raised one, their event published), compare-and-set per key;
+//     a write whose save fails stays pending;
+//  3. ack what is settled, term what is dead-lettered, nak what is pending
+//     (redelivered at once, to whoever holds the partition then).
+//
+// So an acked delta always has its state and its exception stored, a
+// pending one has changed nothing that its redelivery would not redo (every
+// write and publish is idempotent), and no state is saved for a write whose
+// exception could not be published (its redelivery must not look stale).
+func (u *Upserter) settle(ctx context.Context, b *batchRun) {
+	log := b.log
+	for _, w := range b.writes {
+		if w.event == nil || b.res[w.newest.idx].pending {
+			continue
+		}
+		// The write is done and its redelivery would not raise the event
+		// again (the contact is already re-keyed or created), so keep
+		// trying while the partition is ours; publishing is idempotent.
+		if err := retry(ctx, log, "publish conflict event", func(ctx context.Context) error {
+			b.inProgress()
+			return u.publishEvent(ctx, w.event)
+		}); err != nil {
+			log.Error("conflict event not published before the partition was given up; its exception may be missing",
+				zap.String("kind", string(w.event.Kind)), zap.Error(err))
+			b.leavePending(w)
+			continue
+		}
+		u.d.Stats.conflicts.Add(1)
+	}
+	for i, m := range b.msgs {
+		r := &b.res[i]
+		if r.pending || r.outcome != DeadLettered {
+			continue
+		}
+		dl := bus.DeadLetter{Subject: bus.OriginalSubject(m.Subject()), Data: m.Data(), Header: m.Headers(),
+			ErrorCode: r.code, Message: r.message}
+		if md, _ := m.Metadata(); md != nil {
+			dl.Deliveries, dl.StreamSeq = md.NumDelivered, md.Sequence.Stream
+		}
+		if err := u.publishWithRetry(ctx, func(ctx context.Context) error { return bus.PublishDeadLetter(ctx, u.js, dl) }); err != nil {
+			log.Error("dead letter not written; leaving message for redelivery", zap.Error(err))
+			r.pending = true
+			continue
+		}
+		log.Warn("dead-lettered delta", zap.String("code", r.code), zap.String("reason", telemetry.MaskEmails(r.message)),
+			zap.Uint64("stream_seq", dl.StreamSeq), zap.Uint64("deliveries", dl.Deliveries))
+	}
+	states := map[string]stored{}
+	owner := map[string]*write{}
+	for _, w := range b.writes {
+		if w.applied == nil || b.res[w.newest.idx].pending {
+			continue
+		}
+		states[w.key] = *w.applied
+		owner[w.key] = w
+	}
+	if len(states) > 0 {
+		sctx, cancel := context.WithTimeout(ctx, callTimeout)
+		failed := u.state.save(sctx, b.p, states)
+		cancel()
+		for k, err := range failed {
+			log.Warn("contact state not saved; leaving delta for redelivery", zap.Error(err))
+			b.leavePending(owner[k])
+		}
+	}
+	for i, m := range b.msgs {
+		r := b.res[i]
+		switch {
+		case r.again:
+			continue
+		case r.pending:
+			_ = m.Nak()
+			continue
+		case r.outcome == DeadLettered:
+			_ = m.TermWithReason(r.code)
+		default:
+			if err := m.Ack(); err != nil {
+				log.Debug("ack failed; the delta will be redelivered and skipped as already applied", zap.Error(err))
+				continue
+			}
+		}
+		u.d.Stats.Add(r.outcome, 1)
+		if u.d.Latencies != nil && r.outcome <= Rekeyed {
+			if md, err := m.Metadata(); err == nil {
+				u.d.Latencies.record(time.Since(md.Timestamp))
+			}
+		}
+		if u.d.Metrics != nil {
+			u.d.Metrics.deltas.WithLabelValues(r.segment, r.outcome.String()).Inc()
+		}
+	}
+}
+
+func (u *Upserter) publishEvent(ctx context.Context, ev *conflict.Event) error {
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	_, err = u.js.Publish(ctx, bus.ConflictSubject(ev.Segment), data,
+		jetstream.WithMsgID(fmt.Sprintf("conflict:%s:%d", ev.Key(), ev.SourceVersion)))
+	return err
+}
+
+// inProgress tells JetStream the batch's undecided-or-unsettled messages are
+// still being worked on, so AckWait does not redeliver them meanwhile.
+func (b *batchRun) inProgress() {
+	for i, m := range b.msgs {
+		if !b.res[i].again {
+			_ = m.InProgress()
+		}
+	}
 }
 
 // write sends the writes, retrying transient failures, until each has an outcome.
@@ -117,11 +263,7 @@ func (b *batchRun) write(ctx context.Context, writes []*write) {
 		if !sleepCtx(ctx, bo.NextBackOff()) {
 			return
 		}
-		for _, w := range pending {
-			for _, it := range w.items {
-				_ = b.msgs[it.idx].InProgress()
-			}
-		}
+		b.inProgress()
 	}
 }
 
@@ -214,7 +356,7 @@ func (b *batchRun) attempt(ctx context.Context, ws []*write) ([]*write, error) {
 			if r.Created {
 				o = Created
 			}
-			b.settle(w, o, r.ID)
+			b.applied(w, o, r.ID)
 			continue
 		}
 		e := salesforce.RecordError{StatusCode: "UNKNOWN_ERROR", Message: "record failed without an error"}
@@ -227,6 +369,8 @@ func (b *batchRun) attempt(ctx context.Context, ws []*write) ([]*write, error) {
 			d.Fields = w.fields
 			refused = append(refused, w)
 			refusals = append(refusals, conflict.Refusal{Delta: d, Err: e})
+		case u.versionRefusal(e.StatusCode, e.Fields):
+			b.superseded(w)
 		case isTransient(salesforce.Classify(e.StatusCode, 0)):
 			w.lastErr = e.StatusCode + ": " + e.Message
 			retry = append(retry, w)
@@ -267,15 +411,21 @@ func (b *batchRun) resolve(ctx context.Context, ws []*write, refusals []conflict
 		w.event = o.Event
 		switch o.Action {
 		case conflict.ActionAdopted:
-			b.settle(w, Adopted, o.ID)
+			b.applied(w, Adopted, o.ID)
 		case conflict.ActionRekeyed:
-			b.settle(w, Rekeyed, o.ID)
+			b.applied(w, Rekeyed, o.ID)
 		case conflict.ActionCreated:
-			b.settle(w, Created, o.ID)
+			b.applied(w, Created, o.ID)
 		case conflict.ActionHeld:
 			b.hold(w)
 		case conflict.ActionDeadLetter:
 			code, msg := "CONFLICT_WRITE_FAILED", "conflict resolution failed"
+			var ae *salesforce.APIError
+			if errors.As(o.Err, &ae) && b.u.versionRefusal(ae.ErrorCode, ae.Fields) {
+				w.event = nil // nothing was changed: no exception to raise
+				b.superseded(w)
+				continue
+			}
 			if o.Err != nil {
 				code, msg = errorCode(o.Err), errorMessage(o.Err)
 			}
@@ -291,43 +441,26 @@ func (b *batchRun) resolve(ctx context.Context, ws []*write, refusals []conflict
 	return retry, nil
 }
 
-// publishEvents sends the conflict events of settled writes to CONFLICTS
-// before their messages are acked; a write whose event cannot be published is
-// left for redelivery (the event key makes the retry idempotent).
-func (b *batchRun) publishEvents(ctx context.Context, writes []*write) {
-	for _, w := range writes {
-		if w.event == nil || b.res[w.newest.idx].pending {
-			continue
-		}
-		ev := w.event
-		err := b.u.publishWithRetry(ctx, func(ctx context.Context) error {
-			data, err := json.Marshal(ev)
-			if err != nil {
-				return err
-			}
-			_, err = b.u.js.Publish(ctx, bus.ConflictSubject(ev.Segment), data,
-				jetstream.WithMsgID(fmt.Sprintf("conflict:%s:%d", ev.Key(), ev.SourceVersion)))
-			return err
-		})
-		if err != nil {
-			b.log.Error("conflict event not published; leaving delta for redelivery", zap.Error(err))
-			b.leavePending(w)
-			continue
-		}
-		b.u.d.Stats.conflicts.Add(1)
-	}
-}
-
-// settle records a successful write: the newest delta gets the outcome, the
-// older ones folded into it count as superseded (stale_skipped).
-func (b *batchRun) settle(w *write, o Outcome, id string) {
+// applied records a successful write: the newest delta gets the outcome,
+// the older ones folded into it count as superseded (stale_skipped), and
+// the contact's new state waits for settle.
+func (b *batchRun) applied(w *write, o Outcome, id string) {
 	for _, it := range w.items {
 		oc := StaleSkipped
 		if it.idx == w.newest.idx {
 			oc = o
 		}
 		b.res[it.idx] = result{outcome: oc, segment: it.delta.Segment}
-		b.newState[it.key] = contactState{ID: id, Version: it.delta.Version}
+	}
+	w.applied = &stored{contactState: contactState{ID: id, Version: w.version}, rev: w.rev}
+}
+
+// superseded records a write Salesforce refused because the contact already
+// carries a newer Sync_Version__c: every delta of it is stale, and the
+// fleet's state is left alone (the stored version is not known exactly).
+func (b *batchRun) superseded(w *write) {
+	for _, it := range w.items {
+		b.res[it.idx] = result{outcome: StaleSkipped, segment: it.delta.Segment}
 	}
 }
 
@@ -347,6 +480,22 @@ func (b *batchRun) leavePending(w *write) {
 	for _, it := range w.items {
 		b.res[it.idx].pending = true
 	}
+}
+
+// versionRefusal reports whether a record error is the Sync_Version__c
+// validation rule refusing an older version than the contact has: the
+// rule's errorDisplayField names the version field. The error message is
+// not matched, so an org may word (or translate) it as it likes.
+func (u *Upserter) versionRefusal(code string, fields []string) bool {
+	if u.cfg.VersionField == "" || code != "FIELD_CUSTOM_VALIDATION_EXCEPTION" {
+		return false
+	}
+	for _, f := range fields {
+		if strings.EqualFold(f, u.cfg.VersionField) {
+			return true
+		}
+	}
+	return false
 }
 
 func isTransient(c salesforce.Class) bool {
@@ -378,18 +527,30 @@ func newBackoff() *backoff.ExponentialBackOff {
 	return bo
 }
 
-// retryForever retries f with backoff until it succeeds or ctx ends.
-func retryForever(ctx context.Context, f func() error, log *zap.Logger, what string) error {
+// callTimeout bounds one JetStream call (a read, a save, a publish): a
+// node away must not hold a batch longer than that per attempt.
+const callTimeout = 5 * time.Second
+
+// retry calls f, each attempt with its own deadline, with backoff until it
+// succeeds or ctx ends. A lost lease ends it at once.
+func retry(ctx context.Context, log *zap.Logger, what string, f func(context.Context) error) error {
 	bo := newBackoff()
 	for {
-		err := f()
+		actx, cancel := context.WithTimeout(ctx, callTimeout)
+		err := f(actx)
+		cancel()
 		if err == nil {
 			return nil
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
+		var perm *backoff.PermanentError
+		if ctx.Err() != nil || errors.Is(err, fleet.ErrLeaseLost) || errors.Is(err, fleet.ErrLeaseExpired) || errors.As(err, &perm) {
+			return err
 		}
-		log.Warn(what+" failed; retrying", zap.Error(err))
+		if errors.Is(err, errStaleRead) {
+			log.Debug(what+": replica behind; reading again", zap.Error(err))
+		} else {
+			log.Warn(what+" failed; retrying", zap.Error(err))
+		}
 		if !sleepCtx(ctx, bo.NextBackOff()) {
 			return ctx.Err()
 		}

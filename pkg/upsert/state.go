@@ -12,29 +12,52 @@ import (
 	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"github.com/contactsync/contactsync/pkg/bus"
+	"github.com/contactsync/contactsync/pkg/fleet"
 )
 
-// contactState is what the fleet remembers per external ID: the Salesforce Id
-// and the last applied source version (bus.BucketState, key = delta.Key).
+// contactState is what the fleet remembers per contact: the Salesforce Id
+// and the last applied source version (bus.BucketState, key =
+// delta.ContactKey).
 type contactState struct {
 	ID      string `json:"id,omitempty"`
 	Version int64  `json:"v"`
 }
 
-// stateStore reads and writes contact state through a per-partition cache.
-// Only a partition's owner writes its keys, so the cache is exact while the
-// partition is owned; it is dropped when ownership is (re)acquired.
+// stored is a contact's state with the revision it was read at (the stream
+// sequence of the key's last entry; 0 = the key has none). Saves are a
+// compare-and-set on that revision.
+type stored struct {
+	contactState
+	rev uint64
+}
+
+// stateStore reads and writes contact state for the partitions this member
+// holds leases on.
 //
-// A batch costs two round trips to JetStream, not one per contact: misses
-// are read with one batched direct get of the bucket's last messages
-// (orbit.go jetstreamext, server 2.11+), and writes are async publishes to
-// the bucket's subjects awaited together (what kv.Put does, pipelined).
+// Reads are current: misses are read with one batched direct get of the
+// bucket's last messages (orbit.go jetstreamext, server 2.11+) that also asks
+// for the partition's lease key, which lives in the same bucket (one stream,
+// one sequence). A direct get may be answered by a follower (nats-server
+// enables direct gets on a follower once it is ~90% caught up, and followers
+// apply committed entries after the leader), so a read is accepted only if
+// the responder's copy of the lease is ours and at least as new as the
+// renewal made just before the read: a store that has applied that entry
+// has applied everything written before it, including every save of every
+// earlier owner and of this one. Otherwise the read is retried.
+//
+// Writes are a compare-and-set per key on the revision read
+// (Nats-Expected-Last-Subject-Sequence), so a deposed owner's save fails
+// instead of overwriting a newer owner's. They are async publishes awaited
+// together (what kv.Update does, pipelined).
+//
+// A per-partition cache spares reads: it is exact while the lease is held,
+// since every save under it goes through here, and is dropped when a lease
+// is (re)acquired and when a save fails.
 type stateStore struct {
 	js jetstream.JetStream
 
-	mu sync.Mutex
-	// cache[partition][key]
-	cache map[int]map[string]contactState
+	mu    sync.Mutex
+	cache map[int]map[string]stored // cache[partition][key]
 }
 
 const (
@@ -42,19 +65,25 @@ const (
 	stateSubject = "$KV." + bus.BucketState + "."
 )
 
+// errStaleRead: the responder had not applied our last lease renewal.
+var errStaleRead = errors.New("state read from a replica that is behind")
+
 func newStateStore(js jetstream.JetStream) *stateStore {
-	return &stateStore{js: js, cache: map[int]map[string]contactState{}}
+	return &stateStore{js: js, cache: map[int]map[string]stored{}}
 }
 
 func (s *stateStore) reset(partition int) {
 	s.mu.Lock()
-	s.cache[partition] = map[string]contactState{}
+	s.cache[partition] = map[string]stored{}
 	s.mu.Unlock()
 }
 
-// load returns the state of each key (zero state when none).
-func (s *stateStore) load(ctx context.Context, partition int, keys []string) (map[string]contactState, error) {
-	out := make(map[string]contactState, len(keys))
+// load returns the state of each key (zero state, revision 0 when none).
+// floor is the lease revision of a renewal made before the call; see the
+// type's doc. It fails with fleet.ErrLeaseLost if the lease key names
+// another holder, and errStaleRead if the responder is behind.
+func (s *stateStore) load(ctx context.Context, partition int, keys []string, lease *fleet.Lease, floor uint64) (map[string]stored, error) {
+	out := make(map[string]stored, len(keys))
 	var miss []string
 	s.mu.Lock()
 	c := s.cache[partition]
@@ -62,7 +91,7 @@ func (s *stateStore) load(ctx context.Context, partition int, keys []string) (ma
 		if st, ok := c[k]; ok {
 			out[k] = st
 		} else if _, dup := out[k]; !dup {
-			out[k] = contactState{}
+			out[k] = stored{}
 			miss = append(miss, stateSubject+k)
 		}
 	}
@@ -70,25 +99,36 @@ func (s *stateStore) load(ctx context.Context, partition int, keys []string) (ma
 	if len(miss) == 0 {
 		return out, nil
 	}
-	msgs, err := jetstreamext.GetLastMsgsFor(ctx, s.js, stateStream, miss)
+	leaseSubj := stateSubject + lease.Key()
+	msgs, err := jetstreamext.GetLastMsgsFor(ctx, s.js, stateStream, append(miss, leaseSubj))
 	if err != nil {
 		return nil, fmt.Errorf("read state: %w", err)
 	}
+	fresh := false
 	for m, err := range msgs {
 		if err != nil {
-			if errors.Is(err, jetstreamext.ErrNoMessages) {
-				break // none of the keys has state yet
-			}
 			return nil, fmt.Errorf("read state: %w", err)
 		}
+		if m.Subject == leaseSubj {
+			if !lease.Holds(m.Data) {
+				return nil, fleet.ErrLeaseLost
+			}
+			fresh = m.Sequence >= floor
+			continue
+		}
+		k := strings.TrimPrefix(m.Subject, stateSubject)
 		if op := m.Header.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+			out[k] = stored{rev: m.Sequence}
 			continue
 		}
 		var st contactState
 		if err := json.Unmarshal(m.Data, &st); err != nil {
 			return nil, fmt.Errorf("read state %s: %w", m.Subject, err)
 		}
-		out[strings.TrimPrefix(m.Subject, stateSubject)] = st
+		out[k] = stored{contactState: st, rev: m.Sequence}
+	}
+	if !fresh {
+		return nil, errStaleRead
 	}
 	s.mu.Lock()
 	c = s.partitionCache(partition, len(miss))
@@ -100,33 +140,47 @@ func (s *stateStore) load(ctx context.Context, partition int, keys []string) (ma
 	return out, nil
 }
 
-// save writes states to KV and then to the cache.
-func (s *stateStore) save(ctx context.Context, partition int, states map[string]contactState) error {
-	futures := make([]jetstream.PubAckFuture, 0, len(states))
-	for k, st := range states {
-		b, _ := json.Marshal(st)
-		f, err := s.js.PublishAsync(stateSubject+k, b)
-		if err != nil {
-			return fmt.Errorf("write state %s: %w", k, err)
-		}
-		futures = append(futures, f)
+// save writes each state with a compare-and-set on its revision and returns
+// the keys it could not write. Written keys update the cache; failed ones
+// leave it (their revision is unknown now).
+func (s *stateStore) save(ctx context.Context, partition int, states map[string]stored) map[string]error {
+	failed := map[string]error{}
+	type pending struct {
+		key string
+		st  contactState
+		f   jetstream.PubAckFuture
 	}
-	for _, f := range futures {
+	var futures []pending
+	for k, st := range states {
+		b, _ := json.Marshal(st.contactState)
+		f, err := s.js.PublishAsync(stateSubject+k, b, jetstream.WithExpectLastSequencePerSubject(st.rev))
+		if err != nil {
+			failed[k] = fmt.Errorf("write state %s: %w", k, err)
+			continue
+		}
+		futures = append(futures, pending{k, st.contactState, f})
+	}
+	saved := map[string]stored{}
+	for _, p := range futures {
 		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return fmt.Errorf("write state %s: %w", strings.TrimPrefix(f.Msg().Subject, stateSubject), err)
+		case ack := <-p.f.Ok():
+			saved[p.key] = stored{contactState: p.st, rev: ack.Sequence}
+		case err := <-p.f.Err():
+			failed[p.key] = fmt.Errorf("write state %s: %w", p.key, err)
 		case <-ctx.Done():
-			return ctx.Err()
+			failed[p.key] = fmt.Errorf("write state %s: %w", p.key, ctx.Err())
 		}
 	}
 	s.mu.Lock()
-	c := s.partitionCache(partition, len(states))
-	for k, st := range states {
+	c := s.partitionCache(partition, len(saved))
+	for k, st := range saved {
 		c[k] = st
 	}
+	for k := range failed {
+		delete(c, k)
+	}
 	s.mu.Unlock()
-	return nil
+	return failed
 }
 
 // maxCachedPerPartition bounds the cache so memory stays flat however many
@@ -136,10 +190,10 @@ const maxCachedPerPartition = 20000
 
 // partitionCache returns the partition's cache with room for n more entries.
 // s.mu must be held.
-func (s *stateStore) partitionCache(partition, n int) map[string]contactState {
+func (s *stateStore) partitionCache(partition, n int) map[string]stored {
 	c := s.cache[partition]
 	if c == nil || len(c)+n > maxCachedPerPartition {
-		c = make(map[string]contactState, n)
+		c = make(map[string]stored, n)
 		s.cache[partition] = c
 	}
 	return c

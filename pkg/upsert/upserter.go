@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -20,9 +21,6 @@ import (
 	"github.com/contactsync/contactsync/pkg/salesforce"
 )
 
-// PriorityGroup is the pinned priority group of the partition consumers.
-const PriorityGroup = "upserters"
-
 // ConsumerName is the durable consumer of partition p.
 func ConsumerName(p int) string { return fmt.Sprintf("upsert-p%02d", p) }
 
@@ -31,6 +29,7 @@ type Salesforce interface {
 	UpsertCollection(ctx context.Context, sobject, extIDField string, recs []salesforce.Record, o salesforce.WriteOptions) ([]salesforce.SaveResult, error)
 	Usage() salesforce.Usage
 	Limits(ctx context.Context) (map[string]salesforce.Limit, error)
+	QueryAll(ctx context.Context, soql string) ([]salesforce.Record, error)
 }
 
 // Resolver settles a batch's duplicate-rule refusals by policy (pkg/conflict).
@@ -52,11 +51,12 @@ type Deps struct {
 
 // Upserter is one member of the upsert fleet.
 type Upserter struct {
-	cfg   Config
-	d     Deps
-	js    jetstream.JetStream
-	log   *zap.Logger
-	state *stateStore
+	cfg    Config
+	d      Deps
+	js     jetstream.JetStream
+	log    *zap.Logger
+	state  *stateStore
+	leases jetstream.KeyValue // partition leases, in the state bucket (see stateStore)
 
 	stream jetstream.Stream
 	member *fleet.Membership
@@ -98,7 +98,8 @@ func New(cfg Config, d Deps) (*Upserter, error) {
 		host, _ := os.Hostname()
 		cfg.Member = fmt.Sprintf("%s-%d-%04x", host, os.Getpid(), rand.IntN(1<<16))
 	}
-	js, err := jetstream.New(d.NATS)
+	// A publish to a stream without a leader must fail, not wait forever.
+	js, err := jetstream.New(d.NATS, jetstream.WithPublishAsyncTimeout(callTimeout))
 	if err != nil {
 		return nil, err
 	}
@@ -124,29 +125,56 @@ func (u *Upserter) Owned() []int {
 }
 
 // Start creates the partition consumers (idempotent), joins the fleet and
-// begins consuming the partitions assigned to this member. ctx bounds setup only.
+// begins consuming the partitions assigned to this member. Each step is
+// retried (a JetStream node may be away) until ctx, which bounds setup
+// only, ends.
 func (u *Upserter) Start(ctx context.Context) error {
-	stream, err := u.js.Stream(ctx, bus.StreamContacts)
-	if err != nil {
-		return fmt.Errorf("upsert: stream %s: %w (run the producer or bus.Ensure first)", bus.StreamContacts, err)
+	step := func(what string, f func(context.Context) error) error {
+		if err := retry(ctx, u.log, what, f); err != nil {
+			return fmt.Errorf("upsert: %s: %w", what, err)
+		}
+		return nil
 	}
-	u.stream = stream
+	if err := step("stream "+bus.StreamContacts, func(ctx context.Context) (err error) {
+		u.stream, err = u.js.Stream(ctx, bus.StreamContacts)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return backoff.Permanent(fmt.Errorf("%w (run the producer or bus.Ensure first)", err))
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+	if err := u.checkVersionField(ctx); err != nil {
+		return err
+	}
 	for p := 0; p < u.cfg.Partitions; p++ {
-		if _, err := stream.CreateOrUpdateConsumer(ctx, u.consumerConfig(p)); err != nil {
-			return fmt.Errorf("upsert: consumer %s: %w", ConsumerName(p), err)
+		if err := step("consumer "+ConsumerName(p), func(ctx context.Context) error {
+			_, err := u.stream.CreateOrUpdateConsumer(ctx, u.consumerConfig(p))
+			return err
+		}); err != nil {
+			return err
 		}
 	}
-	if _, err := u.js.KeyValue(ctx, bus.BucketState); err != nil {
-		return fmt.Errorf("upsert: bucket %s: %w", bus.BucketState, err)
+	if err := step("bucket "+bus.BucketState, func(ctx context.Context) (err error) {
+		u.leases, err = u.js.KeyValue(ctx, bus.BucketState)
+		return err
+	}); err != nil {
+		return err
 	}
 	u.state = newStateStore(u.js)
-	membersKV, err := u.js.KeyValue(ctx, bus.BucketMembers)
-	if err != nil {
-		return fmt.Errorf("upsert: bucket %s: %w", bus.BucketMembers, err)
+	var membersKV jetstream.KeyValue
+	if err := step("bucket "+bus.BucketMembers, func(ctx context.Context) (err error) {
+		membersKV, err = u.js.KeyValue(ctx, bus.BucketMembers)
+		return err
+	}); err != nil {
+		return err
 	}
-	member, err := fleet.Join(ctx, membersKV, u.cfg.Member, u.cfg.Heartbeat, u.log)
-	if err != nil {
-		return fmt.Errorf("upsert: join fleet: %w", err)
+	var member *fleet.Membership
+	if err := step("join fleet", func(ctx context.Context) (err error) {
+		member, err = fleet.Join(ctx, membersKV, u.cfg.Member, u.cfg.Heartbeat, u.log)
+		return err
+	}); err != nil {
+		return err
 	}
 	// From here Run owns the membership (and closes its watch).
 	u.member = member
@@ -159,18 +187,36 @@ func (u *Upserter) Start(ctx context.Context) error {
 	return nil
 }
 
+// checkVersionField makes sure the org has the version field before the
+// first write, which would otherwise fail for every record (one query).
+func (u *Upserter) checkVersionField(ctx context.Context) error {
+	f := u.cfg.VersionField
+	if f == "" {
+		return nil
+	}
+	_, err := u.d.Salesforce.QueryAll(ctx, "SELECT "+f+" FROM "+u.cfg.Object+" LIMIT 1")
+	var ae *salesforce.APIError
+	if errors.As(err, &ae) && ae.ErrorCode == "INVALID_FIELD" {
+		return fmt.Errorf("upsert: %s has no field %s (SYNC_VERSION_FIELD): deploy deployments/salesforce "+
+			"(the field and its Sync_Version_Monotonic validation rule), or set SYNC_VERSION_FIELD=none to write without the version guard", u.cfg.Object, f)
+	}
+	if err != nil {
+		return fmt.Errorf("upsert: check %s.%s (SYNC_VERSION_FIELD): %w", u.cfg.Object, f, err)
+	}
+	return nil
+}
+
+// consumerConfig is partition p's durable consumer. It has no priority
+// group: who may pull is decided by the partition's lease, not by pinning.
 func (u *Upserter) consumerConfig(p int) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
-		Durable:        ConsumerName(p),
-		Description:    fmt.Sprintf("contactsync upserter, partition %d", p),
-		FilterSubject:  bus.DeltaFilter(p),
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        u.cfg.AckWait,
-		MaxDeliver:     u.cfg.MaxDeliver,
-		MaxAckPending:  2 * u.cfg.BatchSize,
-		PriorityPolicy: jetstream.PriorityPolicyPinned,
-		PriorityGroups: []string{PriorityGroup},
-		PinnedTTL:      u.cfg.PinnedTTL,
+		Durable:       ConsumerName(p),
+		Description:   fmt.Sprintf("contactsync upserter, partition %d", p),
+		FilterSubject: bus.DeltaFilter(p),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       u.cfg.AckWait,
+		MaxDeliver:    u.cfg.MaxDeliver,
+		MaxAckPending: 2 * u.cfg.BatchSize,
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
 
 	"github.com/contactsync/contactsync/pkg/bus"
 	"github.com/contactsync/contactsync/pkg/bus/bustest"
@@ -32,14 +33,16 @@ func TestMain(m *testing.M) {
 // env is one test's real parts: an embedded JetStream server with the
 // topology, the Salesforce emulator over HTTP and a client for it.
 type env struct {
-	t     *testing.T
-	ns    *bus.Embedded
-	js    jetstream.JetStream
-	srv   *sfsim.Server
-	sf    *salesforce.Client
-	stats *upsert.Stats
-	gate  *upsert.Gate
-	cfg   upsert.Config
+	t      *testing.T
+	ns     *bus.Embedded
+	js     jetstream.JetStream
+	srv    *sfsim.Server
+	sf     *salesforce.Client
+	stats  *upsert.Stats
+	gate   *upsert.Gate
+	cfg    upsert.Config
+	pol    conflict.Config
+	logger *zap.Logger
 }
 
 func newEnv(t *testing.T, sfcfg sfsim.Config) *env {
@@ -55,7 +58,7 @@ func newEnv(t *testing.T, sfcfg sfsim.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := upsert.Config{AckWait: 3 * time.Second, PinnedTTL: 2 * time.Second, Heartbeat: 300 * time.Millisecond,
+	cfg := upsert.Config{AckWait: 3 * time.Second, LeaseTTL: 2 * time.Second, Heartbeat: 300 * time.Millisecond,
 		LimitCheckInterval: 200 * time.Millisecond, ShutdownTimeout: 5 * time.Second, RecordRetryMaxElapsed: 20 * time.Second}
 	e := &env{t: t, ns: ns, js: js, srv: srv, sf: sf, stats: &upsert.Stats{}, cfg: cfg}
 	e.gate = upsert.NewGate(sf, 0.9, cfg.LimitCheckInterval, nil)
@@ -69,8 +72,8 @@ func (e *env) startUpserter(name string) (*upsert.Upserter, *nats.Conn) {
 	nc, _ := bustest.Connect(e.t, e.ns)
 	cfg := e.cfg
 	cfg.Member = name
-	u, err := upsert.New(cfg, upsert.Deps{NATS: nc, Salesforce: e.sf, Resolver: conflict.NewResolver(e.sf, conflict.Config{}, nil),
-		Stats: e.stats, Gate: e.gate})
+	u, err := upsert.New(cfg, upsert.Deps{NATS: nc, Salesforce: e.sf, Resolver: conflict.NewResolver(e.sf, e.pol, nil),
+		Stats: e.stats, Gate: e.gate, Logger: e.logger})
 	if err != nil {
 		e.t.Fatal(err)
 	}
