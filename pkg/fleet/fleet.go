@@ -1,19 +1,3 @@
-// Package fleet tracks the live members of the upserter fleet and assigns
-// partitions to them.
-//
-// Each member heartbeats its own key in a JetStream KV bucket whose entries
-// expire (bus.BucketMembers, TTL a few seconds). Every member watches the
-// bucket, sorts the live members and takes partition p when it is the
-// (p mod n)-th member, so ownership is balanced and every member computes
-// the same answer without a coordinator. Exclusivity does not depend on this view being consistent:
-// each partition's consumer is pinned (JetStream priority group), so while
-// two members briefly disagree only the pinned one receives messages.
-//
-// Why not synadia-io/orbit.go/pcgroups: its static groups need a fixed member
-// list, and its elastic groups copy the stream into a second WorkQueue stream
-// and change membership only by an admin call, so a crashed replica's
-// partitions would wait for an operator. We keep its pinned-consumer technique
-// and add TTL-based membership.
 package fleet
 
 import (
