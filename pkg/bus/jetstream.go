@@ -1,6 +1,8 @@
 package bus
 
 import (
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -27,4 +29,25 @@ func NewJetStream(nc *nats.Conn, opts ...jetstream.JetStreamOpt) (jetstream.JetS
 		jetstream.WithPublishAsyncTimeout(DefaultPublishAsyncTimeout),
 	}
 	return jetstream.New(nc, append(base, opts...)...)
+}
+
+// RedactURLs returns a NATS_URL (one URL or several, comma-separated) with
+// any password or token replaced by "xxxxx", for error messages and logs.
+func RedactURLs(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		u, err := url.Parse(p)
+		if err != nil || u.User == nil {
+			parts[i] = p
+			continue
+		}
+		if _, hasPassword := u.User.Password(); hasPassword {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		} else {
+			u.User = url.User("xxxxx") // a token
+		}
+		parts[i] = u.String()
+	}
+	return strings.Join(parts, ",")
 }

@@ -155,7 +155,7 @@ var unavailable = map[jetstream.ErrorCode]bool{
 //   - nobody answered (nats.ErrNoResponders, jetstream.ErrNoStreamResponse):
 //     the node's JetStream or the stream's leader is not there yet;
 //   - the connection is between servers (nats.ErrDisconnected,
-//     nats.ErrConnectionReconnecting);
+//     nats.ErrConnectionReconnecting, nats.ErrReconnectBufExceeded);
 //   - JetStream API errors that mean the cluster is not ready: no meta
 //     leader (10008), not leader (10009), peer offline (10005), stream or
 //     consumer offline (10118, 10119, 10194, 10195), and "JetStream not
@@ -170,7 +170,8 @@ func Retryable(err error) bool {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout),
 		errors.Is(err, jetstream.ErrAsyncPublishTimeout),
 		errors.Is(err, nats.ErrNoResponders), errors.Is(err, jetstream.ErrNoStreamResponse),
-		errors.Is(err, nats.ErrDisconnected), errors.Is(err, nats.ErrConnectionReconnecting):
+		errors.Is(err, nats.ErrDisconnected), errors.Is(err, nats.ErrConnectionReconnecting),
+		errors.Is(err, nats.ErrReconnectBufExceeded):
 		return true
 	}
 	var apiErr *jetstream.APIError

@@ -26,6 +26,7 @@ func TestRetryable(t *testing.T) {
 		{"no stream response", jetstream.ErrNoStreamResponse, true},
 		{"disconnected", nats.ErrDisconnected, true},
 		{"reconnecting", nats.ErrConnectionReconnecting, true},
+		{"reconnect buffer full", nats.ErrReconnectBufExceeded, true},
 		{"no meta leader 10008", &jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}, true},
 		{"not leader 10009", fmt.Errorf("nats: %w", &jetstream.APIError{Code: 500, ErrorCode: 10009}), true},
 		{"peer offline 10005", &jetstream.APIError{Code: 400, ErrorCode: 10005, Description: "no suitable peers for placement, peer offline"}, true},
@@ -123,5 +124,12 @@ func TestRetryDoGivesUp(t *testing.T) {
 	err = r.Do(context.Background(), "status", func(context.Context) error { return jetstream.ErrNoStreamResponse })
 	if !errors.As(err, &re) || re.Attempts < 1 || !errors.Is(err, jetstream.ErrNoStreamResponse) {
 		t.Fatalf("MaxElapsed: err %v", err)
+	}
+}
+
+func TestRedactURLs(t *testing.T) {
+	got := RedactURLs("nats://a:4222, nats://user:secret@b:4222,nats://tok3n@c:4222")
+	if want := "nats://a:4222,nats://user:xxxxx@b:4222,nats://xxxxx@c:4222"; got != want {
+		t.Fatalf("RedactURLs = %q, want %q", got, want)
 	}
 }
