@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/contactsync/contactsync/pkg/bus"
@@ -64,6 +65,9 @@ Environment:
   NATS_PARTITIONS  partitions of a new CONTACTS stream (default 16; an
                    existing stream keeps its count)
   NATS_REPLICAS    stream replicas (default 1; 3 on a cluster)
+  NATS_WAIT        how long to keep retrying while JetStream does not answer
+                   (a node restarting, a leader election) before giving up
+                   (default 2m); progress goes to stderr
   INGEST_ADDR      serve: listen address (default :8080)
   INGEST_TOKEN     serve: bearer token (required)
   INGEST_MAX_BODY  serve: request body cap in bytes (default 10485760)
@@ -71,7 +75,8 @@ Environment:
 
 Publishing is idempotent: each delta's Nats-Msg-Id is external_id:version, so
 re-running an import within the 10-minute duplicate window stores nothing twice
-(counted as duplicates). The streams and buckets are created on start.
+(counted as duplicates), and a publish JetStream did not confirm is resent
+with the same ID. The streams and buckets are created on start.
 `
 
 // Env is the configuration shared by the subcommands.
@@ -80,6 +85,20 @@ type Env struct {
 	Partitions int    `envconfig:"NATS_PARTITIONS"`
 	Replicas   int    `envconfig:"NATS_REPLICAS"`
 	LogLevel   string `envconfig:"LOG_LEVEL" default:"info"`
+	// Wait is how long start-up (Ensure) and publishing keep retrying
+	// while JetStream does not answer (0 = DefaultWait).
+	Wait time.Duration `envconfig:"NATS_WAIT"`
+}
+
+// DefaultWait is Env.Wait's default: long enough for a node to restart and
+// a leader to be elected.
+const DefaultWait = 2 * time.Minute
+
+func (e Env) wait() time.Duration {
+	if e.Wait <= 0 {
+		return DefaultWait
+	}
+	return e.Wait
 }
 
 // ServeEnv is the configuration of `producer serve`.
@@ -121,6 +140,7 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if args[0] == "publish" {
 		return runPublish(ctx, env, args[1:], stdout, stderr, log)
 	}
+
 	var senv ServeEnv
 	if err := envconfig.Process("", &senv); err != nil {
 		return fmt.Errorf("%w: %v", ErrUsage, err)
@@ -141,8 +161,10 @@ func newLogger(level string, w io.Writer) (*zap.Logger, error) {
 	return zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(w), lvl)), nil
 }
 
-// connect dials NATS, ensures the topology and returns a publishing handle.
-func connect(ctx context.Context, env Env, log *zap.Logger) (*nats.Conn, jetstream.JetStream, error) {
+// connect dials NATS, ensures the topology (retrying for env.Wait while
+// JetStream does not answer, reporting the waits on progress) and returns a
+// publishing handle.
+func connect(ctx context.Context, env Env, progress *waitReporter, log *zap.Logger) (*nats.Conn, jetstream.JetStream, error) {
 	if env.NATSURL == "" {
 		return nil, nil, fmt.Errorf("%w: NATS_URL is required (the producer does not embed a server; use workers/standalone for that)", ErrUsage)
 	}
@@ -161,13 +183,47 @@ func connect(ctx context.Context, env Env, log *zap.Logger) (*nats.Conn, jetstre
 		nc.Close()
 		return nil, nil, err
 	}
-	ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ectx, cancel := context.WithTimeout(ctx, env.wait())
 	defer cancel()
-	if err := bus.Ensure(ectx, js, bus.Topology{Partitions: env.Partitions, Replicas: env.Replicas}); err != nil {
+	err = bus.EnsureWith(ectx, js, bus.Topology{Partitions: env.Partitions, Replicas: env.Replicas},
+		bus.Retry{OnRetry: func(a bus.Attempt) { progress.waiting(fmt.Errorf("%s: %w", a.Step, a.Err)) }})
+	if err != nil {
 		nc.Close()
+		var re *bus.RetryError
+		if errors.As(err, &re) && ctx.Err() == nil {
+			return nil, nil, fmt.Errorf("JetStream at NATS_URL %s did not become available within NATS_WAIT %s: %w",
+				bus.RedactURLs(env.NATSURL), env.wait(), err)
+		}
 		return nil, nil, err
 	}
 	return nc, js, nil
+}
+
+// waitReporter reports waits for JetStream at most once a second, so an
+// outage is visible without flooding: the CLI prints "waiting for
+// JetStream: <reason>, retrying" to stderr, serve logs a warning.
+type waitReporter struct {
+	report func(reason error)
+	mu     sync.Mutex
+	last   time.Time
+}
+
+func printWaits(w io.Writer) *waitReporter {
+	return &waitReporter{report: func(reason error) { fmt.Fprintf(w, "waiting for JetStream: %v, retrying\n", reason) }}
+}
+
+func logWaits(log *zap.Logger) *waitReporter {
+	return &waitReporter{report: func(reason error) { log.Warn("waiting for JetStream, retrying", zap.Error(reason)) }}
+}
+
+func (r *waitReporter) waiting(reason error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if time.Since(r.last) < time.Second {
+		return
+	}
+	r.last = time.Now()
+	r.report(reason)
 }
 
 func runPublish(ctx context.Context, env Env, args []string, stdout, stderr io.Writer, log *zap.Logger) error {
@@ -196,7 +252,8 @@ func runPublish(ctx context.Context, env Env, args []string, stdout, stderr io.W
 		}
 		mapping = m
 	}
-	nc, js, err := connect(ctx, env, log)
+	progress := printWaits(stderr)
+	nc, js, err := connect(ctx, env, progress, log)
 	if err != nil {
 		return err
 	}
@@ -205,7 +262,7 @@ func runPublish(ctx context.Context, env Env, args []string, stdout, stderr io.W
 	var total Summary
 	start := time.Now()
 	for _, file := range files {
-		sum, err := publishFile(ctx, js, file, mapping, *every, stderr)
+		sum, err := publishFile(ctx, js, file, mapping, *every, stderr, progress, env.wait())
 		total.Add(sum)
 		if err != nil {
 			printSummary(stdout, total, time.Since(start), *asJSON)
@@ -222,7 +279,8 @@ func runPublish(ctx context.Context, env Env, args []string, stdout, stderr io.W
 	return nil
 }
 
-func publishFile(ctx context.Context, js jetstream.JetStream, file string, mapping Mapping, every int, stderr io.Writer) (Summary, error) {
+func publishFile(ctx context.Context, js jetstream.JetStream, file string, mapping Mapping, every int, stderr io.Writer,
+	progress *waitReporter, wait time.Duration) (Summary, error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return Summary{}, err
@@ -240,9 +298,11 @@ func publishFile(ctx context.Context, js jetstream.JetStream, file string, mappi
 		src = cs
 	}
 	name := filepath.Base(file)
-	pub := NewPublisher(js, WithFailureHandler(func(fl Failure) {
-		fmt.Fprintf(stderr, "%s:%d: not stored: %v\n", file, fl.Record, fl.Err)
-	}))
+	pub := NewPublisher(js, WithRetryFor(wait),
+		WithRetryNotify(func(err error, _ time.Duration) { progress.waiting(err) }),
+		WithFailureHandler(func(fl Failure) {
+			fmt.Fprintf(stderr, "%s:%d: not stored: %v\n", file, fl.Record, fl.Err)
+		}))
 	return Import(ctx, src, pub, ImportConfig{
 		Source: "file:" + name,
 		OnReject: func(r Record) {
@@ -291,7 +351,7 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 30 * time.Second
 	}
-	nc, js, err := connect(ctx, cfg.Env, log)
+	nc, js, err := connect(ctx, cfg.Env, logWaits(log), log)
 	if err != nil {
 		return err
 	}

@@ -162,7 +162,7 @@ func TestImportNDJSONAccountsForEveryLine(t *testing.T) {
 	}
 	// The stored message carries the raw ID, the dedup ID and the delta.
 	s, _ := e.js.Stream(ctx, bus.StreamContacts)
-	m, err := s.GetLastMsgForSubject(ctx, "contacts.delta.emea.*."+delta.Key("MC/2 é"))
+	m, err := s.GetLastMsgForSubject(ctx, "contacts.delta.emea.*."+delta.ContactKey("MC/2 é"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/contactsync/contactsync/pkg/bus"
 	"github.com/contactsync/contactsync/pkg/delta"
 	"github.com/nats-io/nats.go"
@@ -17,18 +18,25 @@ import (
 // DefaultMaxPending bounds unacknowledged async publishes.
 const DefaultMaxPending = 4000
 
-// DefaultAckTimeout is how long an async publish waits for its ack.
+// DefaultAckTimeout is how long an ingest request waits for JetStream to
+// confirm its deltas (IngestConfig.AckTimeout).
 const DefaultAckTimeout = 30 * time.Second
 
-// NewJetStream returns a JetStream handle for publishing: at most maxPending
-// (0 = DefaultMaxPending) async publishes in flight on the connection, and an
-// ack timeout so a lost ack fails the publish instead of hanging.
+// DefaultRetryFor is how long a Publisher keeps resending while JetStream
+// does not confirm (a leader election, a node restarting) before it counts
+// publishes as failed.
+const DefaultRetryFor = 2 * time.Minute
+
+// NewJetStream returns a JetStream handle for publishing: bus.NewJetStream
+// (an async publish whose ack does not come within
+// bus.DefaultPublishAsyncTimeout fails instead of hanging, and is resent by
+// the Publisher) with at most maxPending (0 = DefaultMaxPending) async
+// publishes in flight on the connection.
 func NewJetStream(nc *nats.Conn, maxPending int) (jetstream.JetStream, error) {
 	if maxPending <= 0 {
 		maxPending = DefaultMaxPending
 	}
-	return jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(maxPending),
-		jetstream.WithPublishAsyncTimeout(DefaultAckTimeout))
+	return bus.NewJetStream(nc, jetstream.WithPublishAsyncMaxPending(maxPending))
 }
 
 // Counts are the outcomes of confirmed publishes.
@@ -52,12 +60,15 @@ type Failure struct {
 type Publisher struct {
 	js         jetstream.JetStream
 	maxPending int
-	retries    int
+	retries    int // -1: as many as retryFor allows
+	retryFor   time.Duration
 	onFailure  func(Failure)
+	onRetry    func(err error, wait time.Duration)
 
-	mu       sync.Mutex
-	inflight []inflight
-	counts   Counts
+	mu        sync.Mutex
+	inflight  []inflight
+	counts    Counts
+	downSince time.Time // first unconfirmed publish since the last confirmed one
 }
 
 type inflight struct {
@@ -85,16 +96,38 @@ func WithFailureHandler(f func(Failure)) PublisherOption {
 	return func(p *Publisher) { p.onFailure = f }
 }
 
-// WithRetries sets how often a publish whose ack failed is retried
-// synchronously (default 3). Retrying is safe: the dedup ID makes it
-// idempotent.
+// WithRetries caps how often a publish whose ack failed for a passing
+// reason (bus.Retryable: a timeout, no responders, a reconnect) is resent
+// synchronously; by default it is resent with backoff for as long as
+// WithRetryFor allows. Resending is safe: the same Nats-Msg-Id makes the
+// stream store it once.
 func WithRetries(n int) PublisherOption {
 	return func(p *Publisher) { p.retries = max(n, 0) }
 }
 
+// WithRetryFor sets how long JetStream may go without confirming any
+// publish of this Publisher before unconfirmed publishes are counted as
+// failed instead of resent (default DefaultRetryFor). The clock starts at
+// the first failure and restarts with every confirmed publish, so a long
+// import rides out any number of short outages.
+func WithRetryFor(d time.Duration) PublisherOption {
+	return func(p *Publisher) {
+		if d > 0 {
+			p.retryFor = d
+		}
+	}
+}
+
+// WithRetryNotify is called, on the goroutine that waits for acks, before
+// each resend that follows a wait, with the reason; for progress output
+// ("waiting for JetStream").
+func WithRetryNotify(f func(err error, wait time.Duration)) PublisherOption {
+	return func(p *Publisher) { p.onRetry = f }
+}
+
 // NewPublisher returns a Publisher on js (see NewJetStream).
 func NewPublisher(js jetstream.JetStream, opts ...PublisherOption) *Publisher {
-	p := &Publisher{js: js, maxPending: DefaultMaxPending, retries: 3}
+	p := &Publisher{js: js, maxPending: DefaultMaxPending, retries: -1, retryFor: DefaultRetryFor}
 	for _, o := range opts {
 		o(p)
 	}
@@ -205,6 +238,7 @@ func (p *Publisher) settleOldest(ctx context.Context) error {
 }
 
 func (p *Publisher) record(ack *jetstream.PubAck) {
+	p.downSince = time.Time{}
 	if ack.Duplicate {
 		p.counts.Duplicates++
 	} else {
@@ -212,14 +246,40 @@ func (p *Publisher) record(ack *jetstream.PubAck) {
 	}
 }
 
-// fail retries m synchronously (same dedup ID, so a publish that did land is
-// reported as a duplicate rather than stored twice) and counts it as failed
-// when every attempt fails. p.mu is held.
+// fail resends m synchronously with backoff while the error is one that
+// passes (bus.Retryable) and JetStream has confirmed something within
+// retryFor, with the same Nats-Msg-Id, so a publish that did land is
+// reported as a duplicate rather than stored twice, and counts it as failed
+// otherwise. p.mu is held: other publishes wait, which is the back-pressure
+// an outage should cause.
 func (p *Publisher) fail(ctx context.Context, f inflight, m *nats.Msg, err error) {
-	for attempt := 0; attempt < p.retries && retryable(err) && ctx.Err() == nil; attempt++ {
+	if p.downSince.IsZero() {
+		p.downSince = time.Now()
+	}
+	b := backoff.NewExponentialBackOff(backoff.WithInitialInterval(bus.DefaultRetryInitial),
+		backoff.WithMaxInterval(bus.DefaultRetryMax), backoff.WithMultiplier(2), backoff.WithMaxElapsedTime(0))
+	for attempt := 0; p.retries < 0 || attempt < p.retries; attempt++ {
+		if !bus.Retryable(err) || ctx.Err() != nil || time.Since(p.downSince) > p.retryFor {
+			break
+		}
+		if attempt > 0 { // the first resend goes at once: an ack lost in a reconnect
+			wait := b.NextBackOff()
+			if p.onRetry != nil {
+				p.onRetry(err, wait)
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+			case <-t.C:
+			}
+			if ctx.Err() != nil {
+				break
+			}
+		}
 		var ack *jetstream.PubAck
-		if ack, err = p.js.PublishMsg(ctx, m); err == nil {
-			// A retry that finds the ID already stored: the first publish
+		if ack, err = p.publishSync(ctx, m); err == nil {
+			// A resend that finds the ID already stored: the first publish
 			// landed and only its ack was lost. Count it as published.
 			ack.Duplicate = false
 			p.record(ack)
@@ -232,12 +292,10 @@ func (p *Publisher) fail(ctx context.Context, f inflight, m *nats.Msg, err error
 	}
 }
 
-// retryable reports whether a publish error may go away: timeouts and
-// missing responders, not a stream refusing the message.
-func retryable(err error) bool {
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) {
-		return false
-	}
-	return !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, context.Canceled)
+// publishSync publishes m and waits for its ack, at most
+// bus.DefaultCallTimeout.
+func (p *Publisher) publishSync(ctx context.Context, m *nats.Msg) (*jetstream.PubAck, error) {
+	ctx, cancel := context.WithTimeout(ctx, bus.DefaultCallTimeout)
+	defer cancel()
+	return p.js.PublishMsg(ctx, m)
 }
