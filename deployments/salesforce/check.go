@@ -80,14 +80,16 @@ func (m *Metadata) Check() error {
 		}
 	}
 	for _, r := range m.ValidationRules {
-		for _, p := range permRefExpr.FindAllStringSubmatch(r.Formula, -1) {
-			if !knownPermission(p[1]) {
-				bad("validation rule %s.%s: unknown custom permission %s", r.Object, r.Name, p[1])
+		for _, p := range r.Permissions {
+			if !knownPermission(p) {
+				bad("validation rule %s.%s: unknown custom permission %s", r.Object, r.Name, p)
 			}
 		}
-		for _, f := range customRefExpr.FindAllStringSubmatch(r.Formula, -1) {
-			if !customField(r.Object, f[1]) {
-				bad("validation rule %s.%s: unknown field %s", r.Object, r.Name, f[1])
+		for _, f := range r.Fields {
+			// A relationship path (Account.Name) leaves the object, whose
+			// fields are not all described here.
+			if !strings.Contains(f, ".") && !customField(r.Object, f) {
+				bad("validation rule %s.%s: unknown field %s", r.Object, r.Name, f)
 			}
 		}
 		if r.ErrorDisplayField != "" && !customField(r.Object, r.ErrorDisplayField) {

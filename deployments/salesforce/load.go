@@ -2,8 +2,9 @@ package sfmetadata
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
+
+	"github.com/contactsync/contactsync/pkg/sfsim/formula"
 )
 
 // loader collects parsed files; result() assembles and sorts them.
@@ -232,30 +233,15 @@ func (l *loader) validationRule(object, name string, data []byte) error {
 		Object: object, Name: name, Active: x.Active, Formula: strings.TrimSpace(x.ErrorConditionFormula),
 		ErrorMessage: strings.TrimSpace(x.ErrorMessage), ErrorDisplayField: x.ErrorDisplayField,
 	}
-	r.ImmutableField, r.ExemptPermission = analyseFormula(r.Formula)
+	// The references only: whether the emulator can evaluate the formula is
+	// the emulator's business (pkg/sfsim), not the deploy's.
+	refs, err := formula.References(r.Formula)
+	if err != nil {
+		return fmt.Errorf("errorConditionFormula: %w", err)
+	}
+	r.Fields, r.Permissions = refs.Fields, refs.Permissions
 	l.validation = append(l.validation, r)
 	return nil
-}
-
-var (
-	spaces        = regexp.MustCompile(`\s+`)
-	immutableExpr = regexp.MustCompile(`(?i)^AND\(ISCHANGED\((\w+)\),NOT\(ISBLANK\(PRIORVALUE\((\w+)\)\)\)(?:,NOT\(\$Permission\.(\w+)\))?\)$`)
-	exemptExpr    = regexp.MustCompile(`(?i)NOT\(\$Permission\.(\w+)\)`)
-	permRefExpr   = regexp.MustCompile(`\$Permission\.(\w+)`)
-	customRefExpr = regexp.MustCompile(`\b(\w+__c)\b`)
-)
-
-// analyseFormula recognises the "immutable once set" pattern and a
-// NOT($Permission.P) exemption in a validation rule formula.
-func analyseFormula(formula string) (immutableField, exemptPermission string) {
-	f := spaces.ReplaceAllString(formula, "")
-	if m := immutableExpr.FindStringSubmatch(f); m != nil && strings.EqualFold(m[1], m[2]) {
-		immutableField = m[1]
-	}
-	if m := exemptExpr.FindStringSubmatch(f); m != nil {
-		exemptPermission = m[1]
-	}
-	return immutableField, exemptPermission
 }
 
 func (l *loader) listView(object, name string, data []byte) error {

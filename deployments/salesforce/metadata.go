@@ -1,8 +1,9 @@
 // Package sfmetadata loads the Salesforce metadata that contactsync ships in
 // Salesforce DX source format (force-app/ next to this file): the Contact
-// external-ID field, the Contact_Sync_Exception__c object, the email matching
-// and duplicate rules, the external-ID validation rule, the integration custom
-// permission and its permission set.
+// external-ID and Sync_Version__c fields, the Contact_Sync_Exception__c
+// object, the email matching and duplicate rules, the validation rules (the
+// external ID is immutable, Sync_Version__c never goes back), the integration
+// custom permission and its permission set.
 //
 // The same files are what an admin deploys with `sf project deploy start` and
 // what the emulator (pkg/sfsim) builds its default schema and rules from, so
@@ -183,12 +184,12 @@ type ValidationRule struct {
 	Formula           string
 	ErrorMessage      string
 	ErrorDisplayField string
-	// ImmutableField is the field the rule freezes once set, when the formula
-	// is the pattern AND(ISCHANGED(F), NOT(ISBLANK(PRIORVALUE(F)))[, NOT($Permission.P)]);
-	// "" for any other formula.
-	ImmutableField string
-	// ExemptPermission is P of a NOT($Permission.P) term in the formula ("" if none).
-	ExemptPermission string
+	// Fields are the fields the formula references, as written, sorted;
+	// relationship paths (Account.Name) included.
+	Fields []string
+	// Permissions are the custom permissions the formula tests
+	// ($Permission.Name), sorted.
+	Permissions []string
 }
 
 // CustomPermission is a named permission that rules and code test for.

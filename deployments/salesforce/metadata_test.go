@@ -12,6 +12,7 @@ const (
 	contact     = "Contact"
 	exception   = "Contact_Sync_Exception__c"
 	extIDField  = "External_Contact_ID__c"
+	syncVersion = "Sync_Version__c"
 	integration = "Contact_Sync_Integration"
 )
 
@@ -101,8 +102,18 @@ func TestExternalContactIDIsAnUpsertKey(t *testing.T) {
 	if o.Custom || o.NameField != nil {
 		t.Errorf("Contact must stay a standard object without a definition here: %+v", o)
 	}
-	if len(o.Fields) != 1 {
-		t.Errorf("Contact custom fields = %v, want only %s", o.Fields, extIDField)
+	if len(o.Fields) != 2 {
+		t.Errorf("Contact custom fields = %v, want %s and %s", o.Fields, extIDField, syncVersion)
+	}
+}
+
+// TestSyncVersionHoldsMicrosecondTimestamps: Number(18,0) holds a source
+// version (updated_at in microseconds, about 1.7e15) exactly.
+func TestSyncVersionHoldsMicrosecondTimestamps(t *testing.T) {
+	m := mustLoad(t)
+	f := mustField(t, m, contact, syncVersion)
+	if f.Type != "Number" || f.Precision != 18 || f.Scale != 0 || f.Required || f.ExternalID || f.Unique || f.Label != "Sync Version" {
+		t.Errorf("Sync_Version__c = %+v, want an optional Number(18,0) labelled Sync Version", *f)
 	}
 }
 
@@ -208,18 +219,40 @@ func TestDuplicateRuleUsesTheEmailMatchingRuleAndExemptsTheIntegration(t *testin
 	}
 }
 
-func TestValidationRuleFreezesTheExternalIDForEveryoneButTheIntegration(t *testing.T) {
+func TestValidationRules(t *testing.T) {
 	m := mustLoad(t)
-	rules := m.ValidationRulesFor(contact)
-	if len(rules) != 1 {
-		t.Fatalf("Contact validation rules = %+v, want one", rules)
+	rules := map[string]ValidationRule{}
+	for _, r := range m.ValidationRulesFor(contact) {
+		rules[r.Name] = r
 	}
-	r := rules[0]
-	if r.Name != "External_Id_Immutable" || !r.Active || r.ImmutableField != extIDField || r.ExemptPermission != integration {
-		t.Errorf("rule %+v, want active External_Id_Immutable freezing %s, exempting %s", r, extIDField, integration)
+	if len(rules) != 2 {
+		t.Fatalf("Contact validation rules = %+v, want External_Id_Immutable and Sync_Version_Monotonic", rules)
 	}
-	if r.ErrorMessage == "" || r.ErrorDisplayField != extIDField {
-		t.Errorf("error message %q display field %q", r.ErrorMessage, r.ErrorDisplayField)
+	tests := []struct {
+		name, formula, display string
+		fields, perms          []string
+	}{
+		{"External_Id_Immutable",
+			"AND(ISCHANGED(External_Contact_ID__c), NOT(ISBLANK(PRIORVALUE(External_Contact_ID__c))), NOT($Permission.Contact_Sync_Integration))",
+			extIDField, []string{extIDField}, []string{integration}},
+		{"Sync_Version_Monotonic", "AND(NOT(ISNEW()), Sync_Version__c < PRIORVALUE(Sync_Version__c))",
+			syncVersion, []string{syncVersion}, []string{}},
+	}
+	for _, tt := range tests {
+		r, ok := rules[tt.name]
+		if !ok {
+			t.Errorf("rule %s missing", tt.name)
+			continue
+		}
+		if !r.Active || r.Formula != tt.formula || r.ErrorDisplayField != tt.display || r.ErrorMessage == "" {
+			t.Errorf("rule %+v, want active, formula %s, display field %s, a message", r, tt.formula, tt.display)
+		}
+		if !slices.Equal(r.Fields, tt.fields) || !slices.Equal(r.Permissions, tt.perms) {
+			t.Errorf("%s references fields %v permissions %v, want %v %v", tt.name, r.Fields, r.Permissions, tt.fields, tt.perms)
+		}
+	}
+	if msg := rules["Sync_Version_Monotonic"].ErrorMessage; !strings.HasPrefix(msg, "contactsync: ") || !strings.Contains(msg, syncVersion) {
+		t.Errorf("Sync_Version_Monotonic message %q, want it to name contactsync and %s", msg, syncVersion)
 	}
 }
 
@@ -239,8 +272,10 @@ func TestPermissionSetGrantsWhatTheIntegrationNeeds(t *testing.T) {
 		}
 	}
 	for _, r := range m.ValidationRules {
-		if r.ExemptPermission != "" && !ps.GrantsCustomPermission(r.ExemptPermission) {
-			t.Errorf("validation rule %s exempts %s, which the permission set does not grant", r.Name, r.ExemptPermission)
+		for _, p := range r.Permissions {
+			if !ps.GrantsCustomPermission(p) {
+				t.Errorf("validation rule %s tests %s, which the permission set does not grant", r.Name, p)
+			}
 		}
 	}
 	for _, object := range []string{contact, exception} {
@@ -259,22 +294,40 @@ func TestPermissionSetGrantsWhatTheIntegrationNeeds(t *testing.T) {
 	}
 }
 
-func TestAnalyseFormula(t *testing.T) {
+// TestValidationRuleReferences: the checks read a formula's tokens, so text
+// literals are not fields, relationship paths leave the object, and
+// functions the emulator does not evaluate are still valid metadata.
+func TestValidationRuleReferences(t *testing.T) {
+	const vr = sourceRoot + "/objects/Contact/validationRules/Extra.validationRule-meta.xml"
+	rule := func(formula string) func(fstest.MapFS) {
+		return func(files fstest.MapFS) {
+			files[vr] = &fstest.MapFile{Data: []byte(`<?xml version="1.0" encoding="UTF-8"?>
+<ValidationRule xmlns="http://soap.sforce.com/2006/04/metadata">
+    <fullName>Extra</fullName>
+    <active>true</active>
+    <errorConditionFormula>` + formula + `</errorConditionFormula>
+    <errorMessage>No.</errorMessage>
+</ValidationRule>
+`)}
+		}
+	}
 	tests := []struct {
-		formula, immutable, exempt string
+		formula, want string // want "" = loads
 	}{
-		{"AND(ISCHANGED(X__c), NOT(ISBLANK(PRIORVALUE(X__c))), NOT($Permission.P))", "X__c", "P"},
-		{"AND(\n  ISCHANGED( X__c ),\n  NOT( ISBLANK( PRIORVALUE( X__c ) ) )\n)", "X__c", ""},
-		{"and(ischanged(X__c),not(isblank(priorvalue(X__c))))", "X__c", ""},
-		{"AND(ISCHANGED(X__c), NOT(ISBLANK(PRIORVALUE(Y__c))))", "", ""},                // different fields
-		{"AND(ISCHANGED(X__c), ISBLANK(Email))", "", ""},                                // another rule
-		{"AND(ISCHANGED(X__c), NOT(ISBLANK(PRIORVALUE(X__c))), Amount__c > 5)", "", ""}, // extra condition
-		{"AND(ISBLANK(Email), NOT($Permission.Bypass))", "", "Bypass"},
+		{`AND(TODAY() &gt; Birthdate, Account.Rating__c = "Hot", "Nope__c" = Title)`, ""},
+		{`AND(ISBLANK(Nope__c), NOT($Permission.Contact_Sync_Integration))`, "unknown field Nope__c"},
+		{`AND(ISBLANK(Phone), NOT($Permission.Bypass))`, "unknown custom permission Bypass"},
+		{`ISBLANK("open)`, "errorConditionFormula: unterminated text literal"},
 	}
 	for _, tt := range tests {
-		im, ex := analyseFormula(tt.formula)
-		if im != tt.immutable || ex != tt.exempt {
-			t.Errorf("analyseFormula(%q) = %q, %q; want %q, %q", tt.formula, im, ex, tt.immutable, tt.exempt)
+		files := embeddedFiles(t)
+		rule(tt.formula)(files)
+		_, err := LoadFS(files)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s: %v", tt.formula, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("%s: error %v, want %q", tt.formula, err, tt.want)
 		}
 	}
 }
@@ -287,6 +340,7 @@ func TestLoadFSRejectsBrokenMetadata(t *testing.T) {
 		dupPath  = sourceRoot + "/duplicateRules/Contact.Contact_Email_Duplicate.duplicateRule-meta.xml"
 		psPath   = sourceRoot + "/permissionsets/Contact_Sync_Integration.permissionset-meta.xml"
 		vrPath   = sourceRoot + "/objects/Contact/validationRules/External_Id_Immutable.validationRule-meta.xml"
+		svPath   = sourceRoot + "/objects/Contact/validationRules/Sync_Version_Monotonic.validationRule-meta.xml"
 		kindPath = sourceRoot + "/objects/Contact_Sync_Exception__c/fields/Kind__c.field-meta.xml"
 		cpPath   = sourceRoot + "/customPermissions/Contact_Sync_Integration.customPermission-meta.xml"
 		mrPath   = sourceRoot + "/matchingRules/Contact.matchingRule-meta.xml"
@@ -320,6 +374,11 @@ func TestLoadFSRejectsBrokenMetadata(t *testing.T) {
 		{"bad duplicate action", replace(dupPath, "<actionOnInsert>Allow", "<actionOnInsert>Warn"), `actionOnInsert "Warn"`},
 		{"permission set grants FLS on a missing field", replace(psPath, "Contact_Sync_Exception__c.Email__c", "Contact_Sync_Exception__c.Mail__c"), "unknown field Contact_Sync_Exception__c.Mail__c"},
 		{"validation rule names a missing permission", replace(vrPath, "NOT($Permission.Contact_Sync_Integration)", "NOT($Permission.Other)"), "unknown custom permission Other"},
+		{"validation rule names a missing field", replace(svPath, "Sync_Version__c &lt; PRIORVALUE(Sync_Version__c)", "Sync_Versio__c &lt; PRIORVALUE(Sync_Version__c)"), "unknown field Sync_Versio__c"},
+		{"validation rule displays a missing field", replace(svPath, "<errorDisplayField>Sync_Version__c", "<errorDisplayField>Version__c"), "errorDisplayField Version__c is not a field of Contact"},
+		{"field permission on the version removed with the field", func(f fstest.MapFS) {
+			delete(f, sourceRoot+"/objects/Contact/fields/Sync_Version__c.field-meta.xml")
+		}, "unknown field Contact.Sync_Version__c"},
 		{"custom permission removed", func(f fstest.MapFS) { delete(f, cpPath) }, "unknown custom permission Contact_Sync_Integration"},
 		{"unknown file", func(f fstest.MapFS) {
 			f[sourceRoot+"/flows/X.flow-meta.xml"] = &fstest.MapFile{Data: []byte("<Flow/>")}

@@ -11,7 +11,8 @@ import (
 // The default schema is built from the SFDX metadata contactsync ships
 // (deployments/salesforce), so the emulator runs what users deploy: the
 // custom fields and objects, the duplicate rule with its matching rule and
-// exempting permission, and the immutable-external-ID validation rule.
+// exempting permission, and the validation rules (immutable external ID,
+// monotonic Sync_Version__c).
 // Standard Contact fields are not in the metadata; they come from
 // standardContactFields (reference §9.1 lengths).
 var (
@@ -62,11 +63,12 @@ var metadataTypes = map[string]string{
 // SchemaFromMetadata converts parsed SFDX metadata into a Schema: Contact
 // gets its standard fields plus the custom ones; custom objects keep their
 // label and auto-number Name format; active duplicate rules use their
-// matching rule's fields; validation rules of the "immutable once set"
-// pattern become ValidationRules (other formulas are not evaluated). A rule
-// exempting a custom permission exempts the integration user, which holds
-// it. Alert texts are not carried over: the emulator answers with the
-// recorded "Use one of these records?".
+// matching rule's fields; active validation rules keep their
+// errorConditionFormula, errorDisplayField and errorMessage (a formula the
+// emulator cannot evaluate is an error). A duplicate rule exempting a custom
+// permission exempts the integration user, which holds every custom
+// permission. Alert texts are not carried over: the emulator answers with
+// the recorded "Use one of these records?".
 func SchemaFromMetadata(md *sfmetadata.Metadata) (*Schema, error) {
 	s := &Schema{}
 	hasContact := false
@@ -121,11 +123,11 @@ func SchemaFromMetadata(md *sfmetadata.Metadata) (*Schema, error) {
 		}
 	}
 	for _, vr := range md.ValidationRules {
-		if !vr.Active || vr.ImmutableField == "" {
+		if !vr.Active {
 			continue
 		}
 		s.ValidationRules = append(s.ValidationRules, ValidationRule{Name: vr.Name, Object: vr.Object,
-			ImmutableField: vr.ImmutableField, Message: vr.ErrorMessage, ExemptIntegration: vr.ExemptPermission != ""})
+			Formula: vr.Formula, ErrorDisplayField: vr.ErrorDisplayField, Message: vr.ErrorMessage})
 	}
 	if _, err := compileSchema(s); err != nil {
 		return nil, fmt.Errorf("sfsim: metadata: %w", err)

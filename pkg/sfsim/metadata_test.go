@@ -47,13 +47,67 @@ func TestDefaultSchemaIsTheShippedMetadata(t *testing.T) {
 	if len(d.DuplicateRules) != 1 || d.DuplicateRules[0].Fields[0] != "Email" || !d.DuplicateRules[0].ExemptIntegration {
 		t.Errorf("duplicate rules %+v", d.DuplicateRules)
 	}
-	if len(d.ValidationRules) != 1 || d.ValidationRules[0].ImmutableField != extField || !d.ValidationRules[0].ExemptIntegration {
-		t.Errorf("validation rules %+v", d.ValidationRules)
+	rules := func(s *sfsim.Schema) map[string]sfsim.ValidationRule {
+		m := map[string]sfsim.ValidationRule{}
+		for _, r := range s.ValidationRules {
+			m[r.Name] = r
+		}
+		return m
+	}
+	gotRules, wantRules := rules(d), rules(sfsim.BuiltinSchema())
+	if len(gotRules) != 2 || len(wantRules) != 2 {
+		t.Errorf("validation rules: metadata %+v, built-in %+v; want External_Id_Immutable and Sync_Version_Monotonic", d.ValidationRules,
+			sfsim.BuiltinSchema().ValidationRules)
+	}
+	for name, w := range wantRules {
+		if g := gotRules[name]; g != w {
+			t.Errorf("validation rule %s: metadata %+v, built-in %+v", name, g, w)
+		}
 	}
 	// DefaultSchema returns a copy
 	d.Objects[0].Fields[0].Length = 1
 	if sfsim.DefaultSchema().Objects[0].Fields[0].Length == 1 {
 		t.Error("DefaultSchema shares its fields")
+	}
+}
+
+// TestVersionGuardIsShippedAndBuiltIn: the Sync_Version__c field and the
+// Sync_Version_Monotonic rule of the metadata are those of BuiltinSchema,
+// so `go run ./workers/standalone` enforces what users deploy either way.
+func TestVersionGuardIsShippedAndBuiltIn(t *testing.T) {
+	md, err := sfmetadata.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromMD, err := sfsim.SchemaFromMetadata(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*sfsim.Schema{fromMD, sfsim.DefaultSchema(), sfsim.BuiltinSchema()} {
+		var field *sfsim.Field
+		for _, o := range s.Objects {
+			for i, f := range o.Fields {
+				if o.Name == "Contact" && f.Name == syncField {
+					field = &o.Fields[i]
+				}
+			}
+		}
+		if field == nil || field.Type != "double" || field.Required || field.ExternalID || field.Label != "Sync Version" {
+			t.Errorf("Contact.%s = %+v, want an optional number labelled Sync Version", syncField, field)
+		}
+		var rule *sfsim.ValidationRule
+		for i, r := range s.ValidationRules {
+			if r.Name == "Sync_Version_Monotonic" {
+				rule = &s.ValidationRules[i]
+			}
+		}
+		want := sfsim.ValidationRule{Name: "Sync_Version_Monotonic", Object: "Contact",
+			Formula:           "AND(NOT(ISNEW()), Sync_Version__c < PRIORVALUE(Sync_Version__c))",
+			ErrorDisplayField: syncField,
+			Message:           "contactsync: this write carries an older source version (Sync_Version__c) than the contact already has; newer data is kept."}
+		if rule == nil || *rule != want {
+			t.Errorf("rule %+v, want %+v", rule, want)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/contactsync/contactsync/pkg/sfsim/formula"
 	"github.com/contactsync/contactsync/pkg/sfsim/soql"
 )
 
@@ -46,9 +47,28 @@ type dupRule struct {
 	fields []*fieldInfo
 }
 
+// valRule is a ValidationRule with its compiled condition.
 type valRule struct {
 	ValidationRule
-	field *fieldInfo
+	cond    *formula.Formula
+	display []string // fields of the error: [ErrorDisplayField] or []
+}
+
+// formulaTypes maps describe types to formula types.
+var formulaTypes = map[string]formula.Type{
+	"id": formula.Text, "string": formula.Text, "email": formula.Text, "textarea": formula.Text, "phone": formula.Text,
+	"url": formula.Text, "reference": formula.Text, "picklist": formula.Picklist, "boolean": formula.Boolean,
+	"double": formula.Number, "int": formula.Number, "currency": formula.Number, "percent": formula.Number,
+	"date": formula.Date, "datetime": formula.DateTime,
+}
+
+// formulaFields are the fields a validation rule on o may reference.
+func (o *objectInfo) formulaFields() formula.FieldTypes {
+	ft := make(formula.FieldTypes, len(o.fields))
+	for _, f := range o.fields {
+		ft[f.Name] = formulaTypes[f.Type]
+	}
+	return ft
 }
 
 var textTypes = map[string]bool{"string": true, "email": true, "textarea": true, "phone": true, "url": true, "picklist": true}
@@ -252,13 +272,20 @@ func compileSchema(s *Schema) (*model, error) {
 		if oi == nil {
 			return nil, fmt.Errorf("validation_rules: %s: unknown object %q", r.Name, r.Object)
 		}
-		f := oi.byLower[strings.ToLower(r.ImmutableField)]
-		if f == nil || f.system {
-			return nil, fmt.Errorf("validation_rules: %s: unknown field %s.%s", r.Name, oi.name, r.ImmutableField)
+		if r.Name == "" || strings.TrimSpace(r.Formula) == "" || strings.TrimSpace(r.Message) == "" {
+			return nil, fmt.Errorf("validation_rules: %q on %s needs a name, a formula and a message", r.Name, oi.name)
 		}
-		vr := &valRule{ValidationRule: r, field: f}
-		if vr.Message == "" {
-			vr.Message = f.Label + " cannot be changed once set."
+		cond, err := formula.Compile(r.Formula, oi.formulaFields())
+		if err != nil {
+			return nil, fmt.Errorf("validation_rules: %s on %s: formula: %w", r.Name, oi.name, err)
+		}
+		vr := &valRule{ValidationRule: r, cond: cond, display: []string{}}
+		if r.ErrorDisplayField != "" {
+			f := oi.field(r.ErrorDisplayField)
+			if f == nil {
+				return nil, fmt.Errorf("validation_rules: %s: error_display_field: unknown field %s.%s", r.Name, oi.name, r.ErrorDisplayField)
+			}
+			vr.display = []string{f.Name}
 		}
 		oi.valRules = append(oi.valRules, vr)
 	}

@@ -73,23 +73,37 @@ type DuplicateRule struct {
 	ExemptIntegration bool `json:"exempt_integration,omitempty" yaml:"exempt_integration,omitempty"`
 }
 
-// ValidationRule "Field is immutable once set": an edit that changes a
-// non-blank value of Field fails with FIELD_CUSTOM_VALIDATION_EXCEPTION.
+// ValidationRule refuses a write when its Formula, a Salesforce error
+// condition formula, is true: the write fails with
+// FIELD_CUSTOM_VALIDATION_EXCEPTION, Message, and fields
+// [ErrorDisplayField] ([] when none). Rules run on every create and edit
+// through the API (ISNEW() tells them apart), not on Server.Insert seeds.
+// The formula is compiled when the schema loads; package
+// sfsim/formula lists the functions and operators it may use. An inactive
+// rule is one left out of the schema.
 type ValidationRule struct {
-	Name              string `json:"name" yaml:"name"`
-	Object            string `json:"object" yaml:"object"`
-	ImmutableField    string `json:"immutable_field" yaml:"immutable_field"`
+	Name   string `json:"name" yaml:"name"`
+	Object string `json:"object" yaml:"object"`
+	// Formula is the error condition, e.g.
+	// AND(ISBLANK(Phone), BEGINS(Title, "VP")). $Permission.X is true for
+	// the integration user (Config.ClientID), which holds every custom
+	// permission, and false for RestrictedClients; $User.Username is
+	// Username.
+	Formula string `json:"formula" yaml:"formula"`
+	// ErrorDisplayField is the field the error is reported on; "" = the
+	// top of the page (fields []).
+	ErrorDisplayField string `json:"error_display_field,omitempty" yaml:"error_display_field,omitempty"`
 	Message           string `json:"message" yaml:"message"`
-	ExemptIntegration bool   `json:"exempt_integration,omitempty" yaml:"exempt_integration,omitempty"`
 }
 
 func ptr[T any](v T) *T { return &v }
 
 // DefaultSchema is the seed org of DESIGN.md: Contact with
-// External_Contact_ID__c and Contact_Sync_Exception__c, the Contact email
-// duplicate rule and the External_Id_Immutable validation rule. It is built
-// from the SFDX metadata in deployments/salesforce (see SchemaFromMetadata)
-// and falls back to BuiltinSchema if that cannot be loaded.
+// External_Contact_ID__c and Sync_Version__c, Contact_Sync_Exception__c, the
+// Contact email duplicate rule, and the External_Id_Immutable and
+// Sync_Version_Monotonic validation rules. It is built from the SFDX
+// metadata in deployments/salesforce (see SchemaFromMetadata) and falls back
+// to BuiltinSchema if that cannot be loaded.
 func DefaultSchema() *Schema {
 	if s, err := schemaFromShipped(); err == nil {
 		return cloneSchema(s)
@@ -116,6 +130,10 @@ func BuiltinSchema() *Schema {
 			{Name: "Contact", KeyPrefix: "003", Fields: append(standardContactFields(),
 				Field{Name: "External_Contact_ID__c", Label: "External Contact ID", Type: "string", Length: 80,
 					ExternalID: true, Unique: ptr(true), CaseSensitive: ptr(false)},
+				// A Number(18,0): source versions are microsecond
+				// timestamps, about 1.7e15, below 2^53, so the float64
+				// the emulator stores and compares holds them exactly.
+				Field{Name: "Sync_Version__c", Label: "Sync Version", Type: "double"},
 			)},
 			{Name: "Contact_Sync_Exception__c", Label: "Contact Sync Exception", NameFormat: "CSX-{000000}", Fields: []Field{
 				{Name: "Exception_Key__c", Label: "Exception Key", Type: "string", Length: 64,
@@ -139,12 +157,22 @@ func BuiltinSchema() *Schema {
 			Fields: []string{"Email"}, ExemptIntegration: true,
 		}},
 		ValidationRules: []ValidationRule{{
-			Name: "External_Id_Immutable", Object: "Contact", ImmutableField: "External_Contact_ID__c",
+			Name: "External_Id_Immutable", Object: "Contact",
+			Formula:           "AND(ISCHANGED(External_Contact_ID__c), NOT(ISBLANK(PRIORVALUE(External_Contact_ID__c))), NOT($Permission.Contact_Sync_Integration))",
+			ErrorDisplayField: "External_Contact_ID__c",
 			Message:           "External Contact ID is set by the contactsync integration and cannot be changed once set. Raise a Contact Sync Exception instead.",
-			ExemptIntegration: true,
+		}, {
+			Name: "Sync_Version_Monotonic", Object: "Contact",
+			Formula:           "AND(NOT(ISNEW()), Sync_Version__c < PRIORVALUE(Sync_Version__c))",
+			ErrorDisplayField: "Sync_Version__c",
+			Message:           syncVersionMessage,
 		}},
 	}
 }
+
+// syncVersionMessage is the error message of the Sync_Version_Monotonic
+// rule, which refuses an edit carrying an older Sync_Version__c.
+const syncVersionMessage = "contactsync: this write carries an older source version (Sync_Version__c) than the contact already has; newer data is kept."
 
 // LoadSchema reads a schema file: YAML when the name ends in .yaml or .yml,
 // JSON otherwise. Unknown keys are errors.

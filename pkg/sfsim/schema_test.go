@@ -1,8 +1,10 @@
 package sfsim_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/contactsync/contactsync/pkg/sfsim"
@@ -74,5 +76,53 @@ func TestLoadSchema(t *testing.T) {
 	}
 	if _, err := sfsim.LoadSchema(filepath.Join(dir, "missing.yaml")); err == nil {
 		t.Error("missing file accepted")
+	}
+}
+
+// TestLoadSchemaRefusesRules: a rule the emulator cannot evaluate fails the
+// load, naming the rule and what is wrong.
+func TestLoadSchemaRefusesRules(t *testing.T) {
+	const objects = `
+objects:
+  - name: Contact
+    fields:
+      - {name: LastName, type: string, required: true}
+      - {name: Title, type: string}
+validation_rules:
+  - name: My_Rule
+    object: Contact
+`
+	tests := []struct {
+		rule string
+		want []string
+	}{
+		{"    formula: FOO(Title)\n    message: m\n", []string{"My_Rule", "FOO"}},
+		{"    formula: ISBLANK(Nope__c)\n    message: m\n", []string{"My_Rule", "Nope__c"}},
+		{"    formula: 'Title = 5'\n    message: m\n", []string{"My_Rule", "Incorrect parameter type for operator '='. Expected Text, received Number"}},
+		{"    formula: LEN(Title)\n    message: m\n", []string{"My_Rule", "Formula result is data type (Number)"}},
+		{"    formula: ISBLANK(Title)\n    message: m\n    error_display_field: Nope\n", []string{"My_Rule", "error_display_field", "Nope"}},
+		{"    formula: ISBLANK(Title)\n", []string{"My_Rule", "needs a name, a formula and a message"}},
+		{"    immutable_field: Title\n    message: m\n", []string{"immutable_field"}}, // the old form is gone
+	}
+	dir := t.TempDir()
+	for i, tt := range tests {
+		path := filepath.Join(dir, fmt.Sprintf("s%d.yaml", i))
+		if err := os.WriteFile(path, []byte(objects+tt.rule), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := sfsim.LoadSchema(path)
+		for _, w := range tt.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%q: error %v, want it to contain %q", tt.rule, err, w)
+			}
+		}
+	}
+	// sfsim.New compiles a Schema built in Go the same way.
+	_, err := sfsim.New(sfsim.Config{Schema: &sfsim.Schema{
+		Objects:         []sfsim.Object{{Name: "Thing__c"}},
+		ValidationRules: []sfsim.ValidationRule{{Name: "R", Object: "Thing__c", Formula: "TODAY() > 1", Message: "m"}},
+	}})
+	if err == nil || !strings.Contains(err.Error(), "R on Thing__c") || !strings.Contains(err.Error(), "TODAY") {
+		t.Errorf("New: %v", err)
 	}
 }

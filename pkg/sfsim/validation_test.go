@@ -1,6 +1,9 @@
 package sfsim_test
 
 import (
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -143,5 +146,188 @@ func TestImmutableExternalID(t *testing.T) {
 	// the integration user re-keys
 	if r := o.do("PATCH", v60+"/sobjects/Contact/"+id, map[string]any{extField: "NEW"}); r.status != 204 {
 		t.Errorf("integration re-key: %d %s", r.status, r.body)
+	}
+}
+
+const syncField = "Sync_Version__c"
+
+// fieldsOf returns an error's fields, asserting they are an array.
+func fieldsOf(t *testing.T, e map[string]any) []string {
+	t.Helper()
+	raw, ok := e["fields"].([]any)
+	if !ok {
+		t.Fatalf("error without a fields array: %v", e)
+	}
+	out := make([]string, len(raw))
+	for i, f := range raw {
+		out[i] = str(f)
+	}
+	return out
+}
+
+// recordError returns the first error of a failed collections result.
+func recordError(t *testing.T, res map[string]any) map[string]any {
+	t.Helper()
+	recErr(t, res)
+	return res["errors"].([]any)[0].(map[string]any)
+}
+
+// TestSyncVersionMonotonic: the Sync_Version_Monotonic rule refuses an edit
+// that carries an older Sync_Version__c, by upsert and by Id, for every
+// user; equal and newer versions, inserts and writes without the field pass.
+func TestSyncVersionMonotonic(t *testing.T) {
+	o := start(t, sfsim.Config{RestrictedClients: map[string]string{"steward": "s3cret"}})
+	steward := o.login("steward", "s3cret")
+	const (
+		v       = 1732615200123456.0 // updated_at in microseconds
+		message = "contactsync: this write carries an older source version (Sync_Version__c) than the contact already has; newer data is kept."
+	)
+	upsert := func(recs ...map[string]any) []map[string]any {
+		t.Helper()
+		return o.do("PATCH", collUpsert, collection(false, recs...)).results(t)
+	}
+	version := func(id string) any {
+		t.Helper()
+		return o.do("GET", v60+"/sobjects/Contact/"+id+"?fields="+syncField, nil).obj(t)[syncField]
+	}
+
+	// Inserts pass whatever the version, by upsert and by create.
+	res := upsert(map[string]any{extField: "SV-1", "LastName": "One", syncField: v},
+		map[string]any{extField: "SV-2", "LastName": "Two", syncField: 1})
+	if res[0]["created"] != true || res[1]["created"] != true {
+		t.Fatalf("inserts: %v", res)
+	}
+	id := str(res[0]["id"])
+	if r := o.do("POST", v60+"/sobjects/Contact", map[string]any{"LastName": "Three", syncField: 0}); r.status != 201 {
+		t.Errorf("create with version 0: %d %s", r.status, r.body)
+	}
+
+	// An older version is refused by collections upsert, per record.
+	res = upsert(map[string]any{extField: "SV-1", "LastName": "Stale", syncField: v - 1},
+		map[string]any{extField: "SV-2", "LastName": "Two2", syncField: 2})
+	e := recordError(t, res[0])
+	if e["statusCode"] != "FIELD_CUSTOM_VALIDATION_EXCEPTION" || e["message"] != message || !slices.Equal(fieldsOf(t, e), []string{syncField}) {
+		t.Errorf("stale upsert: %v", e)
+	}
+	if res[1]["success"] != true {
+		t.Errorf("the other record failed: %v", res[1])
+	}
+	// Equal and newer pass.
+	for _, ver := range []float64{v, v + 1} {
+		if res := upsert(map[string]any{extField: "SV-1", "LastName": "Fresh", syncField: ver}); res[0]["success"] != true {
+			t.Errorf("upsert version %v: %v", ver, res[0])
+		}
+	}
+	// A write without the field leaves it unchanged, and passes.
+	if res := upsert(map[string]any{extField: "SV-1", "Title": "T"}); res[0]["success"] != true {
+		t.Errorf("upsert without a version: %v", res[0])
+	}
+	if got := version(id); got != v+1 {
+		t.Errorf("version %v, want %v", got, v+1)
+	}
+
+	// PATCH by Id: older refused (the integration user too: no exemption),
+	// equal and newer pass.
+	for _, token := range []string{o.token, steward} {
+		e := o.doAs(token, "PATCH", v60+"/sobjects/Contact/"+id, map[string]any{syncField: v}).topError(t, 400, "FIELD_CUSTOM_VALIDATION_EXCEPTION")
+		if e["message"] != message || !slices.Equal(fieldsOf(t, e), []string{syncField}) {
+			t.Errorf("stale PATCH: %v", e)
+		}
+	}
+	for _, ver := range []float64{v + 1, v + 2} {
+		if r := o.do("PATCH", v60+"/sobjects/Contact/"+id, map[string]any{syncField: ver}); r.status != 204 {
+			t.Errorf("PATCH version %v: %d %s", ver, r.status, r.body)
+		}
+	}
+	// And by the single-record upsert.
+	o.do("PATCH", v60+"/sobjects/Contact/"+extField+"/SV-1", map[string]any{syncField: v}).topError(t, 400, "FIELD_CUSTOM_VALIDATION_EXCEPTION")
+	if got := version(id); got != v+2 {
+		t.Errorf("version %v after refusals, want %v", got, v+2)
+	}
+
+	// Numbers compare as numbers: 999 < 1000, though "999" > "1000".
+	res = upsert(map[string]any{extField: "SV-N", "LastName": "N", syncField: 1000})
+	if res = upsert(map[string]any{extField: "SV-N", syncField: 999}); res[0]["success"] != false {
+		t.Errorf("999 after 1000 accepted: %v", res[0])
+	}
+	if res = upsert(map[string]any{extField: "SV-N", syncField: 10000}); res[0]["success"] != true {
+		t.Errorf("10000 after 1000 refused: %v", res[0])
+	}
+}
+
+// TestSchemaFileValidationRules: rules of an SFSIM_SCHEMA_FILE-style schema
+// are compiled and enforced on creates and edits, not on seeds.
+func TestSchemaFileValidationRules(t *testing.T) {
+	const schema = `
+objects:
+  - name: Contact
+    fields:
+      - {name: LastName, type: string, required: true}
+      - {name: Phone, type: phone}
+      - {name: Title, type: string}
+      - {name: Score__c, type: double}
+validation_rules:
+  - name: VP_Needs_Phone
+    object: Contact
+    formula: 'AND(ISBLANK(Phone), BEGINS(Title, "VP"))'
+    error_display_field: phone
+    message: A VP needs a phone number.
+  - name: No_Test_Titles
+    object: contact
+    formula: |
+      /* the emulator's one user */
+      contains(title, "Test") && $User.Username = "contactsync@sfsim.invalid"
+    message: No test titles.
+  - name: Score_Up_Only
+    object: Contact
+    formula: Score__c < PRIORVALUE(Score__c) && NOT($Permission.Score_Admin)
+    message: Scores only go up.
+`
+	path := filepath.Join(t.TempDir(), "schema.yaml")
+	if err := os.WriteFile(path, []byte(schema), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := sfsim.LoadSchema(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := start(t, sfsim.Config{Schema: s, RestrictedClients: map[string]string{"steward": "s3cret"}})
+	steward := o.login("steward", "s3cret")
+	const contacts = v60 + "/sobjects/Contact"
+
+	e := o.do("POST", contacts, map[string]any{"LastName": "V", "Title": "VP Sales"}).topError(t, 400, "FIELD_CUSTOM_VALIDATION_EXCEPTION")
+	if e["message"] != "A VP needs a phone number." || !slices.Equal(fieldsOf(t, e), []string{"Phone"}) {
+		t.Errorf("VP without phone: %v", e)
+	}
+	r := o.do("POST", contacts, map[string]any{"LastName": "V", "Title": "VP Sales", "Phone": "555"})
+	if r.status != 201 {
+		t.Fatalf("VP with phone: %d %s", r.status, r.body)
+	}
+	id := str(r.obj(t)["id"])
+	if r := o.do("POST", contacts, map[string]any{"LastName": "D", "Title": "Director"}); r.status != 201 {
+		t.Errorf("director without phone: %d %s", r.status, r.body)
+	}
+	// An edit that makes the rule true is refused too.
+	o.do("PATCH", contacts+"/"+id, map[string]any{"Phone": nil}).topError(t, 400, "FIELD_CUSTOM_VALIDATION_EXCEPTION")
+
+	// No display field: fields is [].
+	e = o.do("POST", contacts, map[string]any{"LastName": "X", "Title": "Test lead"}).topError(t, 400, "FIELD_CUSTOM_VALIDATION_EXCEPTION")
+	if e["message"] != "No test titles." || len(fieldsOf(t, e)) != 0 {
+		t.Errorf("test title: %v", e)
+	}
+
+	// $Permission: the integration user holds every custom permission the
+	// schema names; a restricted client holds none.
+	if r := o.do("PATCH", contacts+"/"+id, map[string]any{"Score__c": 5}); r.status != 204 {
+		t.Fatalf("score: %d %s", r.status, r.body)
+	}
+	if r := o.do("PATCH", contacts+"/"+id, map[string]any{"Score__c": 4}); r.status != 204 {
+		t.Errorf("integration lowers the score: %d %s", r.status, r.body)
+	}
+	o.doAs(steward, "PATCH", contacts+"/"+id, map[string]any{"Score__c": 3}).topError(t, 400, "FIELD_CUSTOM_VALIDATION_EXCEPTION")
+
+	// Seeds are not validated.
+	if _, err := o.srv.Insert("Contact", map[string]any{"LastName": "Seed", "Title": "VP Seeds"}); err != nil {
+		t.Errorf("seed: %v", err)
 	}
 }

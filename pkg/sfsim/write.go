@@ -296,19 +296,48 @@ func (o *objectInfo) validate(old, f, vals map[string]any, w *writeOpts) *apiErr
 			}
 		}
 	}
-	if old != nil && !w.seed {
+	if !w.seed {
+		env := ruleEnv{old: old, cur: f, w: w}
 		for _, vr := range o.valRules {
-			if vr.ExemptIntegration && w.integration {
-				continue
+			fires, err := vr.cond.Eval(env)
+			if err != nil {
+				// Compile checked the types against the schema, so this is
+				// a division by zero, VALUE of a non-number or the like.
+				// The write is refused, permanently, naming the rule.
+				return &apiError{status: http.StatusBadRequest, code: "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+					msg: fmt.Sprintf("sfsim: validation rule %s could not be evaluated: %v", vr.Name, err), fields: vr.display}
 			}
-			prior := valueString(old[vr.field.Name])
-			if _, written := vals[vr.field.Name]; written && prior != "" && valueString(f[vr.field.Name]) != prior {
-				return newErr(http.StatusBadRequest, "FIELD_CUSTOM_VALIDATION_EXCEPTION", vr.Message, vr.field.Name)
+			// Salesforce reports every rule that fails; the emulator
+			// reports the first, in schema order.
+			if fires {
+				return &apiError{status: http.StatusBadRequest, code: "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+					msg: vr.Message, fields: vr.display}
 			}
 		}
 	}
 	return nil
 }
+
+// Username is $User.Username in validation rules. The emulator has one user
+// (its Id is every record's CreatedById), whichever client logs in.
+const Username = "contactsync@sfsim.invalid"
+
+// ruleEnv is a write as validation rules see it: the record before (nil on
+// a create) and after.
+type ruleEnv struct {
+	old, cur map[string]any
+	w        *writeOpts
+}
+
+func (e ruleEnv) Value(field string) any { return e.cur[field] }
+func (e ruleEnv) Prior(field string) any { return e.old[field] }
+func (e ruleEnv) IsNew() bool            { return e.old == nil }
+
+// HasPermission: the integration user holds every custom permission the
+// schema names (Contact_Sync_Integration in the shipped metadata); the
+// RestrictedClients hold none.
+func (e ruleEnv) HasPermission(string) bool { return e.w.integration }
+func (e ruleEnv) Username() string          { return Username }
 
 // checkUnique refuses a value of a unique field that another record has.
 func (s *objectStore) checkUnique(self *record, old, f map[string]any) *apiError {
