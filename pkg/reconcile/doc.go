@@ -14,4 +14,9 @@
 // → dead letter on DLQ with Salesforce's reason, then term; transient
 // failure → redelivery with backoff. Whole-call transient failures retry the
 // batch in place with exponential backoff, holding the messages in progress.
+//
+// A node loss does not stop it: Start retries its JetStream calls while the
+// cluster has no leader or a node is away, and when the consumer stops
+// delivering for good (deleted, or its pulls refused), the Reconciler
+// creates it again and carries on; redelivered events refresh their records.
 package reconcile

@@ -51,11 +51,13 @@ type Reconciler struct {
 	cfg Config
 	log *zap.Logger
 
-	mu      sync.Mutex
-	started bool
-	iter    jetstream.MessagesContext
-	cancel  context.CancelFunc // aborts in-flight work (phase two of Stop)
-	wg      sync.WaitGroup
+	mu       sync.Mutex
+	started  bool
+	stopping bool
+	iter     jetstream.MessagesContext // the current one; replaced when the consumer is subscribed again
+	stopPull context.CancelFunc        // ends subscribing again (phase one of Stop)
+	cancel   context.CancelFunc        // aborts in-flight work (phase two of Stop)
+	wg       sync.WaitGroup
 
 	events, written, created, dead, retried, batches atomic.Int64
 }
@@ -81,27 +83,57 @@ func (r *Reconciler) Stats() Stats {
 }
 
 // Start creates (or updates) the durable consumer and starts consuming in
-// its own goroutine. ctx bounds the setup only; Stop ends the run.
+// its own goroutine. ctx bounds the setup only; Stop ends the run. While
+// JetStream is unavailable (a node restarting, no leader yet), each setup
+// call is retried with its own deadline until ctx ends; a missing CONFLICTS
+// stream fails at once.
+//
+// The run outlives node losses: when the consumer stops delivering for good
+// (it was deleted, or the server refused the pull), the reconciler creates
+// it again and carries on; redelivered events only refresh their records.
 func (r *Reconciler) Start(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.started {
 		return ErrStarted
 	}
-	cons, err := r.js.CreateOrUpdateConsumer(ctx, bus.StreamConflicts, r.cfg.consumerConfig())
+	it, err := r.subscribe(ctx)
 	if err != nil {
-		return fmt.Errorf("reconcile: consumer %s: %w", r.cfg.Durable, err)
+		return err
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	pullCtx, stopPull := context.WithCancel(runCtx)
+	r.started, r.iter, r.cancel, r.stopPull = true, it, cancel, stopPull
+	r.wg.Add(1)
+	go r.run(runCtx, pullCtx, it)
+	r.log.Info("reconciler started", zap.String("consumer", r.cfg.Durable))
+	return nil
+}
+
+// subscribe creates or updates the durable consumer, retrying while
+// JetStream is unavailable, and opens its message iterator.
+func (r *Reconciler) subscribe(ctx context.Context) (jetstream.MessagesContext, error) {
+	retry := bus.Retry{OnRetry: func(a bus.Attempt) {
+		r.log.Warn("waiting for JetStream, retrying", zap.String("step", a.Step), zap.Int("attempt", a.N),
+			zap.Duration("in", a.Wait), zap.Error(a.Err))
+	}}
+	var cons jetstream.Consumer
+	err := retry.Do(ctx, "consumer "+r.cfg.Durable+" on stream "+bus.StreamConflicts, func(ctx context.Context) error {
+		var err error
+		cons, err = r.js.CreateOrUpdateConsumer(ctx, bus.StreamConflicts, r.cfg.consumerConfig())
+		return err
+	})
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, fmt.Errorf("reconcile: %w (stream %s is created by the upserters, the producer or bus.Ensure)", err, bus.StreamConflicts)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: %w", err)
 	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(2 * r.cfg.BatchSize))
 	if err != nil {
-		return fmt.Errorf("reconcile: consume %s: %w", r.cfg.Durable, err)
+		return nil, fmt.Errorf("reconcile: consume %s: %w", r.cfg.Durable, err)
 	}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	r.started, r.iter, r.cancel = true, it, cancel
-	r.wg.Add(1)
-	go r.loop(runCtx, it)
-	r.log.Info("reconciler started", zap.String("consumer", r.cfg.Durable))
-	return nil
+	return it, nil
 }
 
 // Stop shuts down in two phases: stop pulling and finish the events already
@@ -115,7 +147,9 @@ func (r *Reconciler) Stop(ctx context.Context) error {
 		r.mu.Unlock()
 		return nil
 	}
+	r.stopping = true
 	it, cancel := r.iter, r.cancel
+	r.stopPull()
 	r.mu.Unlock()
 
 	it.Drain()
@@ -135,18 +169,81 @@ func (r *Reconciler) Stop(ctx context.Context) error {
 	return err
 }
 
-func (r *Reconciler) loop(ctx context.Context, it jetstream.MessagesContext) {
+// run consumes it until Stop; when the iterator closes by itself, it
+// subscribes again after a backoff (pullCtx ends that at Stop).
+func (r *Reconciler) run(ctx, pullCtx context.Context, it jetstream.MessagesContext) {
 	defer r.wg.Done()
+	b := backoff.NewExponentialBackOff(backoff.WithInitialInterval(r.cfg.RetryInitial),
+		backoff.WithMaxInterval(r.cfg.RetryMax), backoff.WithMaxElapsedTime(0))
+	for {
+		before := r.batches.Load()
+		err := r.consume(ctx, it)
+		if pullCtx.Err() != nil {
+			return // stopping: it was drained
+		}
+		it.Stop()
+		if errors.Is(err, nats.ErrConnectionClosed) {
+			r.log.Error("NATS connection closed; the reconciler stops consuming", zap.Error(err))
+			return
+		}
+		if r.batches.Load() > before {
+			b.Reset() // it worked for a while: not a loop of failures
+		}
+		r.log.Warn("consumer stopped delivering; subscribing again", zap.String("consumer", r.cfg.Durable), zap.Error(err))
+		for {
+			if !sleep(pullCtx, b.NextBackOff()) {
+				return
+			}
+			if it, err = r.subscribe(pullCtx); err == nil {
+				break
+			}
+			if pullCtx.Err() != nil {
+				return
+			}
+			r.log.Error("cannot subscribe again; retrying", zap.Error(err))
+		}
+		r.mu.Lock()
+		if r.stopping {
+			r.mu.Unlock()
+			it.Stop()
+			return
+		}
+		r.iter = it
+		r.mu.Unlock()
+	}
+}
+
+// sleep waits d; false if ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// consume settles batches from it until it is closed, and returns why: the
+// terminal error the iterator reported before closing (consumer deleted,
+// bad request), or jetstream.ErrMsgIteratorClosed.
+func (r *Reconciler) consume(ctx context.Context, it jetstream.MessagesContext) error {
+	var last error
 	for {
 		first, err := it.Next()
 		if err != nil {
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return
+				if last != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+					return last
+				}
+				return err
 			}
+			last = err
 			r.log.Warn("pull failed", zap.Error(err))
 			select {
 			case <-ctx.Done():
-				return
+				return ctx.Err()
 			case <-time.After(r.cfg.RetryInitial):
 			}
 			continue

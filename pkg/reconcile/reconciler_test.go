@@ -55,8 +55,14 @@ func (c *countingSF) UpsertCollection(ctx context.Context, sobject, ext string, 
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	ctx := context.Background()
 	_, js := bustest.Start(t, bus.Topology{Storage: jetstream.MemoryStorage})
+	return newHarnessOn(t, js)
+}
+
+// newHarnessOn is a harness whose reconcilers use js.
+func newHarnessOn(t *testing.T, js jetstream.JetStream) *harness {
+	t.Helper()
+	ctx := context.Background()
 	srv, err := sfsim.New(sfsim.Config{})
 	if err != nil {
 		t.Fatal(err)

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
@@ -68,12 +67,9 @@ func run(ctx context.Context, cfg config) error {
 		return fmt.Errorf("NATS_URL: %w", err)
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
+	js, err := bus.NewJetStream(nc)
 	if err != nil {
 		return err
-	}
-	if _, err := js.Stream(ctx, bus.StreamConflicts); err != nil {
-		return fmt.Errorf("stream %s (created by the upserters): %w", bus.StreamConflicts, err)
 	}
 	rec, err := reconcile.New(js, sf, cfg.Config, log)
 	if err != nil {
@@ -87,6 +83,8 @@ func run(ctx context.Context, cfg config) error {
 	go func() { metricsDone <- telemetry.Serve(mctx, cfg.MetricsAddr, reg, nil, log) }()
 	defer func() { stopMetrics(); <-metricsDone }()
 
+	// Start waits (retrying, logging each wait) while JetStream is
+	// unavailable, until SIGTERM.
 	if err := rec.Start(ctx); err != nil {
 		return err
 	}
