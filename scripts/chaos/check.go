@@ -41,9 +41,19 @@ func checkWrites(rep *Report, ds *dataSet, writes []writeRec, idKey map[string]s
 	for _, w := range writes {
 		rep.RecordWrites++
 		if !w.Success {
+			if rep.RefusedByCode == nil {
+				rep.RefusedByCode = map[string]int{}
+			}
+			rep.RefusedByCode[w.Code]++
+			if w.Code == "FIELD_CUSTOM_VALIDATION_EXCEPTION" {
+				rep.example("Salesforce refused a write of %q v=%d (%s): FIELD_CUSTOM_VALIDATION_EXCEPTION", w.ExtID+w.ID, w.Version, w.Route)
+			}
 			continue
 		}
 		rep.AppliedWrites++
+		if w.SyncVersion != 0 {
+			rep.SyncVersionWrites++
+		}
 		key := fold(w.ExtID)
 		if w.ExtID == "" {
 			key = idKey[w.ID]
@@ -79,6 +89,9 @@ func checkWrites(rep *Report, ds *dataSet, writes []writeRec, idKey map[string]s
 			if ds.Rejected[rejectKey(key, w.Version)] {
 				rep.example("applied write of %q carries v=%d, a row the producer must refuse", key, w.Version)
 			}
+		}
+		if len(ws) > 1 {
+			rep.RewrittenContacts++
 		}
 		reg, over := regressions(ws)
 		if reg > 0 {

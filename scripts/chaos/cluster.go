@@ -118,22 +118,25 @@ func waitPlacement(ctx context.Context, js jetstream.JetStream, timeout time.Dur
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var last error
-	for {
+	for ok := 0; ; {
 		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
 		_, err := js.CreateStream(actx, jetstream.StreamConfig{Name: "CHAOS_PROBE", Subjects: []string{"chaos.probe"},
-			Replicas: 3, Storage: jetstream.MemoryStorage})
+			Replicas: 3, Storage: jetstream.FileStorage})
 		if err == nil {
 			err = js.DeleteStream(actx, "CHAOS_PROBE")
 		}
 		acancel()
 		if err == nil {
-			return nil
+			if ok++; ok == 3 { // three in a row, half a second apart
+				return nil
+			}
+		} else {
+			ok, last = 0, err
 		}
-		last = err
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("cannot place an R3 stream after %s: %v", timeout, last)
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(500 * time.Millisecond):
 		}
 	}
 }

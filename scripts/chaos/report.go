@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
+	"strings"
 	"text/tabwriter"
 )
 
@@ -13,6 +15,7 @@ type Report struct {
 	Deltas         int `json:"deltas"`       // input rows
 	ValidDeltas    int `json:"valid_deltas"` // rows the producer must accept
 	StreamMessages int `json:"stream_messages"`
+	LateDeltas     int `json:"late_deltas"` // older versions moved far behind (a later chunk)
 	Chunks         int `json:"chunks"`
 	ProducerRuns   int `json:"producer_runs"`
 
@@ -24,17 +27,20 @@ type Report struct {
 	ReconcilerRestarts int `json:"reconciler_restarts"`
 	UnexpectedExits    int `json:"unexpected_exits"` // workers that exited on their own (restarted)
 
-	WriteRequests     int `json:"write_requests"` // Contact write calls through the proxy
-	RecordWrites      int `json:"record_writes"`  // Contact records in them
-	AppliedWrites     int `json:"applied_writes"` // records Salesforce accepted
-	ExceptionWrites   int `json:"exception_writes"`
-	Regressions       int `json:"regressions"`        // applied writes older than one applied before them
-	RegressedContacts int `json:"regressed_contacts"` // contacts with at least one
-	OverlappingWrites int `json:"overlapping_writes"` // pairs of in-flight writes of one contact with different versions
-	UnversionedWrites int `json:"unversioned_writes"`
-	UnattributedWrite int `json:"unattributed_writes"`
-	SyncVersionWrong  int `json:"sync_version_mismatches"`
-	UnparsedWrites    int `json:"unparsed_writes"`
+	WriteRequests     int            `json:"write_requests"`      // Contact write calls through the proxy
+	RecordWrites      int            `json:"record_writes"`       // Contact records in them
+	AppliedWrites     int            `json:"applied_writes"`      // records Salesforce accepted
+	RewrittenContacts int            `json:"rewritten_contacts"`  // contacts with more than one applied write (where order can go wrong)
+	SyncVersionWrites int            `json:"sync_version_writes"` // applied writes carrying Sync_Version__c
+	RefusedByCode     map[string]int `json:"refused_by_code"`     // Contact records Salesforce refused, by errorCode
+	ExceptionWrites   int            `json:"exception_writes"`
+	Regressions       int            `json:"regressions"`        // applied writes older than one applied before them
+	RegressedContacts int            `json:"regressed_contacts"` // contacts with at least one
+	OverlappingWrites int            `json:"overlapping_writes"` // pairs of in-flight writes of one contact with different versions
+	UnversionedWrites int            `json:"unversioned_writes"`
+	UnattributedWrite int            `json:"unattributed_writes"`
+	SyncVersionWrong  int            `json:"sync_version_mismatches"`
+	UnparsedWrites    int            `json:"unparsed_writes"`
 
 	StaleAtEnd       int `json:"stale_contacts"`
 	Missing          int `json:"missing"`
@@ -78,6 +84,22 @@ func (r *Report) example(format string, args ...any) {
 	}
 }
 
+func codes(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
 // WriteJSON prints the report as one JSON object.
 func (r *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
@@ -92,7 +114,7 @@ func (r *Report) WriteTable(w io.Writer) {
 	pair := func(a, b int) string { return fmt.Sprintf("%d / %d", a, b) }
 	fmt.Fprintln(tw, "chaos run\t\t")
 	row("contacts", r.Contacts, "generated contacts")
-	row("deltas", r.Deltas, fmt.Sprintf("input rows in %d chunks (%d producer runs); %d valid", r.Chunks, r.ProducerRuns, r.ValidDeltas))
+	row("deltas", r.Deltas, fmt.Sprintf("input rows in %d chunks (%d producer runs); %d valid, %d older versions sent late", r.Chunks, r.ProducerRuns, r.ValidDeltas, r.LateDeltas))
 	row("stream messages", r.StreamMessages, "deltas stored in CONTACTS")
 	row("rejected at ingest", pair(r.RejectedExpected, r.RejectedActual), "expected / refused by the producer")
 	row("upserters", r.Upserters, "fleet size")
@@ -103,6 +125,9 @@ func (r *Report) WriteTable(w io.Writer) {
 	row("unexpected exits", r.UnexpectedExits, "workers that exited on their own")
 	row("write requests", r.WriteRequests, "Contact write calls through the recording proxy")
 	row("record writes", pair(r.RecordWrites, r.AppliedWrites), "Contact records sent / accepted by Salesforce")
+	row("rewritten contacts", r.RewrittenContacts, "contacts with more than one applied write")
+	row("Sync_Version__c", r.SyncVersionWrites, "applied writes carrying it")
+	row("rollbacks refused", r.RefusedByCode["FIELD_CUSTOM_VALIDATION_EXCEPTION"], "writes Salesforce's validation rule refused (the Sync_Version__c guard)")
 	row("exception writes", r.ExceptionWrites, "Contact_Sync_Exception__c records sent")
 	row("regressions", r.Regressions, fmt.Sprintf("writes of an older version after a newer one was applied (%d contacts)", r.RegressedContacts))
 	row("overlapping writes", r.OverlappingWrites, "two writes of one contact in flight at once, different versions")
@@ -123,6 +148,7 @@ func (r *Report) WriteTable(w io.Writer) {
 	row("quiescent", r.Quiescent, "")
 	row("wall time", fmt.Sprintf("%.1fs", float64(r.WallMS)/1000), "")
 	tw.Flush()
+	fmt.Fprintf(w, "refused records by errorCode (a whole-request refusal counts each record): %s\n", codes(r.RefusedByCode))
 	for _, e := range r.Workers {
 		fmt.Fprintln(w, "worker:", e)
 	}

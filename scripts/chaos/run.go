@@ -98,7 +98,7 @@ func run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 	}
 	h := &harness{cfg: cfg, out: progress, start: time.Now(), rec: newRecorder(), exits: make(chan exitEvent, 64),
 		rnd: mrand.New(mrand.NewPCG(cfg.Seed, cfg.Seed*31+7)), ending: make(chan struct{}),
-		rep: &Report{Contacts: cfg.Contacts, Upserters: cfg.Upserters}}
+		rep: &Report{Contacts: cfg.Contacts, Upserters: cfg.Upserters, Violations: []string{}}}
 	if h.out == nil {
 		h.out = io.Discard
 	}
@@ -195,6 +195,11 @@ func (h *harness) setup(ctx context.Context) error {
 	rep := h.rep
 	rep.Deltas, rep.ValidDeltas, rep.Chunks = len(h.ds.Rows), h.ds.Valid, len(h.chunks)
 	rep.RejectedExpected = h.ds.Rejects
+	for _, r := range h.ds.Rows {
+		if r.Late {
+			rep.LateDeltas++
+		}
+	}
 	h.logf("generated %d contacts, %d deltas (%d valid, %d to be refused at ingest) in %d chunks: %d conflicts, %d adoptions, %d mixed-case, %d special IDs, %d refused by Salesforce",
 		cfg.Contacts, len(h.ds.Rows), h.ds.Valid, h.ds.Rejects, len(h.chunks), h.ds.Conflicts, h.ds.Adopts, h.ds.Mixed, h.ds.Special, h.ds.Invalid)
 
@@ -295,8 +300,8 @@ func (h *harness) setup(ctx context.Context) error {
 
 // startReady starts workers together and waits until each is ready. A
 // worker that exits during startup is recorded (Report.Workers) and started
-// again, up to three times: startup failures are findings, not the end of
-// the run.
+// again, up to five times, a second apart: startup failures are findings,
+// not the end of the run.
 func (h *harness) startReady(ctx context.Context, ps []*proc) error {
 	all := ps
 	for attempt := 1; ; attempt++ {
@@ -308,7 +313,7 @@ func (h *harness) startReady(ctx context.Context, ps []*proc) error {
 		var failed []*proc
 		for _, p := range ps {
 			if err := p.waitReady(ctx, h.cfg.StartTimeout); err != nil {
-				if p.running() || attempt == 3 {
+				if p.running() || attempt == 5 {
 					return setupErr(p.name+" /healthz", err)
 				}
 				h.count(func(r *Report) {
@@ -321,6 +326,9 @@ func (h *harness) startReady(ctx context.Context, ps []*proc) error {
 		}
 		if len(failed) == 0 {
 			break
+		}
+		if !h.sleep(ctx, time.Second) {
+			return errors.New("interrupted")
 		}
 		ps = failed
 	}
@@ -623,7 +631,14 @@ func (h *harness) restart(ctx context.Context, p *proc, count func(*Report)) {
 	}
 	h.count(count)
 	if err := p.waitReady(ctx, h.cfg.StartTimeout); err != nil {
-		h.logf("restarted %s (pid %d) but not ready: %v", p.name, p.pid(), err)
+		p.mu.Lock()
+		killed := p.killed
+		p.mu.Unlock()
+		if killed {
+			h.logf("restarted %s, killed again before it was ready", p.name)
+		} else {
+			h.logf("restarted %s but not ready: %v", p.name, err)
+		}
 		return
 	}
 	h.logf("restarted %s (pid %d): ready after %s", p.name, p.pid(), time.Since(t).Round(10*time.Millisecond))
