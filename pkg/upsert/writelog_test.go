@@ -70,8 +70,17 @@ func (l *writeLog) refused(code string) int {
 func recordedEnv(t *testing.T, sfcfg sfsim.Config) (*env, *writeLog) {
 	t.Helper()
 	e := newEnv(t, sfcfg)
+	sf, log := recordingClient(t, e.srv)
+	e.sf = sf
+	return e, log
+}
+
+// recordingClient is a Salesforce client for srv whose calls pass through a
+// recording proxy.
+func recordingClient(t *testing.T, srv *sfsim.Server) (*salesforce.Client, *writeLog) {
+	t.Helper()
 	log := &writeLog{}
-	target := e.srv.URL()
+	target := srv.URL()
 	var self string
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reqBody, _ := io.ReadAll(r.Body)
@@ -109,8 +118,7 @@ func recordedEnv(t *testing.T, sfcfg sfsim.Config) (*env, *writeLog) {
 		t.Fatal(err)
 	}
 	t.Cleanup(sf.Close)
-	e.sf = sf
-	return e, log
+	return sf, log
 }
 
 func (l *writeLog) add(reqBody, respBody []byte) {
