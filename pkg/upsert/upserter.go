@@ -99,7 +99,7 @@ func New(cfg Config, d Deps) (*Upserter, error) {
 		cfg.Member = fmt.Sprintf("%s-%d-%04x", host, os.Getpid(), rand.IntN(1<<16))
 	}
 	// A publish to a stream without a leader must fail, not wait forever.
-	js, err := jetstream.New(d.NATS, jetstream.WithPublishAsyncTimeout(callTimeout))
+	js, err := bus.NewJetStream(d.NATS)
 	if err != nil {
 		return nil, err
 	}
