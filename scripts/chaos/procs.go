@@ -172,11 +172,11 @@ func killGroup(cmd *exec.Cmd, sig syscall.Signal) error {
 
 // waitReady waits until the process's health URL answers 200, failing early
 // when the process exits.
-func (p *proc) waitReady(ctx context.Context, timeout time.Duration) error {
+func (p *proc) waitReady(parent context.Context, timeout time.Duration) error {
 	if p.healthz == "" {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	done := p.doneChan()
 	hc := &http.Client{Timeout: 2 * time.Second}
@@ -191,6 +191,8 @@ func (p *proc) waitReady(ctx context.Context, timeout time.Duration) error {
 		select {
 		case <-done:
 			return fmt.Errorf("%s exited before it was ready (%s): %s", p.name, p.logPath, lastLines(p.logPath, 5))
+		case <-parent.Done():
+			return errors.New("interrupted")
 		case <-ctx.Done():
 			return fmt.Errorf("%s not ready after %s (%s; log %s): %s", p.name, timeout, p.healthz, p.logPath, lastLines(p.logPath, 5))
 		case <-time.After(100 * time.Millisecond):

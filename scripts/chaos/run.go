@@ -477,7 +477,7 @@ func (h *harness) chaos(ctx context.Context) error {
 		at := t0.Add(time.Duration(i+1) * cfg.ChaosInterval)
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return errors.New("interrupted")
 		case <-time.After(time.Until(at)):
 		}
 		switch ev {
@@ -631,6 +631,9 @@ func (h *harness) restart(ctx context.Context, p *proc, count func(*Report)) {
 	}
 	h.count(count)
 	if err := p.waitReady(ctx, h.cfg.StartTimeout); err != nil {
+		if ctx.Err() != nil {
+			return
+		}
 		p.mu.Lock()
 		killed := p.killed
 		p.mu.Unlock()
