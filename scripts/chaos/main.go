@@ -195,7 +195,7 @@ side and the DLQ stream:
   - the write log never shows an older version applied after a newer one
     (regressions) nor two writes of one contact in flight at once.
 
-Workers get the harness's environment (so SYNC_ACK_WAIT, SYNC_PINNED_TTL,
+Workers get the harness's environment (so SYNC_ACK_WAIT, SYNC_LEASE_TTL,
 SF_MAX_CONCURRENCY… can be tuned) except what the harness sets itself:
 NATS_URL, NATS_REPLICAS=3, SF_LOGIN_URL (the proxy), SF_CLIENT_*,
 SYNC_MEMBER, SYNC_POLICY=strict, SYNC_ADOPT_UNLINKED=true, METRICS_ADDR,
