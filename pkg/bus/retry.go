@@ -36,8 +36,9 @@ type Retry struct {
 	// Initial and Max shape the exponential backoff between attempts
 	// (defaults DefaultRetryInitial and DefaultRetryMax).
 	Initial, Max time.Duration
-	// MaxElapsed, when positive, gives a step up after it has been failing
-	// this long, even if ctx has not ended.
+	// MaxElapsed, when positive, gives a step up once it has been failing
+	// this long (the last attempt starts at MaxElapsed), even if ctx has not
+	// ended.
 	MaxElapsed time.Duration
 	// OnRetry, when set, is called after each failed attempt that will be
 	// retried, before the wait; use it to report progress ("waiting for
@@ -107,8 +108,11 @@ func (r Retry) Do(ctx context.Context, step string, f func(ctx context.Context) 
 			return fmt.Errorf("%s: %w", step, err)
 		}
 		wait := b.NextBackOff()
-		if r.MaxElapsed > 0 && elapsed+wait > r.MaxElapsed {
-			return &RetryError{Step: step, Attempts: n, Elapsed: elapsed, Err: err}
+		if r.MaxElapsed > 0 {
+			if elapsed >= r.MaxElapsed {
+				return &RetryError{Step: step, Attempts: n, Elapsed: elapsed, Err: err}
+			}
+			wait = min(wait, r.MaxElapsed-elapsed) // a last attempt when the time is up
 		}
 		if r.OnRetry != nil {
 			r.OnRetry(Attempt{Step: step, N: n, Err: err, Elapsed: elapsed, Wait: wait})

@@ -196,3 +196,37 @@ func (c *Cluster) Connect(t testing.TB, opts ...nats.Option) (*nats.Conn, jetstr
 	}
 	return nc, js
 }
+
+// WaitHealthy waits until every running node reports healthy (the
+// server's /healthz: JetStream up, its streams and consumers current),
+// for example after Restart, or returns the last unhealthy report once ctx
+// ends.
+func (c *Cluster) WaitHealthy(ctx context.Context) error {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := c.unhealthy()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("bustest: cluster not healthy: %w", err)
+		case <-tick.C:
+		}
+	}
+}
+
+func (c *Cluster) unhealthy() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.Servers {
+		if !s.Running() {
+			continue
+		}
+		if h := s.Healthz(&server.HealthzOptions{}); h.Status != "ok" {
+			return fmt.Errorf("%s: %s %s", s.Name(), h.Status, h.Error)
+		}
+	}
+	return nil
+}
