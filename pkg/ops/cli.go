@@ -14,9 +14,9 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/contactsync/contactsync/pkg/bus"
 	"github.com/contactsync/contactsync/pkg/salesforce"
 )
 
@@ -64,6 +64,13 @@ type cmd struct {
 	natsURL *string
 	asJSON  *bool
 	timeout *time.Duration
+	wait    *time.Duration // commands that retry while JetStream does not answer (see waitFlag)
+}
+
+// waitFlag adds --wait: how long reads are retried while JetStream does not
+// answer, and lets the connection be made while the servers are away.
+func (c *cmd) waitFlag() {
+	c.wait = c.fs.Duration("wait", DefaultWait, "keep retrying this long while JetStream does not answer (no responders, timeouts, no leader)")
 }
 
 func newCmd(name, help string, stdout io.Writer) *cmd {
@@ -154,11 +161,21 @@ func (c *cmd) connect(ctx context.Context) (context.Context, *session, func(), e
 	if *c.natsURL == "" {
 		return nil, nil, nil, fmt.Errorf("%w: --nats or NATS_URL is required", ErrUsage)
 	}
-	nc, err := nats.Connect(*c.natsURL, nats.Name("contactsync-syncctl"))
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("connect to NATS: %w", err)
+	nopts := []nats.Option{nats.Name("contactsync-syncctl")}
+	var oopts []Option
+	if c.wait != nil {
+		if *c.wait <= 0 {
+			return nil, nil, nil, fmt.Errorf("%w: --wait %s: want > 0", ErrUsage, *c.wait)
+		}
+		// A server restarting is waited for like a leader election.
+		nopts = append(nopts, nats.RetryOnFailedConnect(true), nats.ReconnectWait(250*time.Millisecond))
+		oopts = append(oopts, WithRetry(bus.Retry{MaxElapsed: *c.wait, CallTimeout: min(bus.DefaultCallTimeout, *c.wait)}))
 	}
-	js, err := jetstream.New(nc)
+	nc, err := nats.Connect(*c.natsURL, nopts...)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("connect to NATS at %s (--nats/NATS_URL): %w", bus.RedactURLs(*c.natsURL), err)
+	}
+	js, err := bus.NewJetStream(nc)
 	if err != nil {
 		nc.Close()
 		return nil, nil, nil, err
@@ -167,7 +184,18 @@ func (c *cmd) connect(ctx context.Context) (context.Context, *session, func(), e
 	if *c.timeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, *c.timeout)
 	}
-	return ctx, &session{nc: nc, ops: New(js, zap.NewNop())}, func() { cancel(); nc.Close() }, nil
+	return ctx, &session{nc: nc, ops: New(js, zap.NewNop(), oopts...)}, func() { cancel(); nc.Close() }, nil
+}
+
+// unavailable turns a read that gave up waiting for JetStream into an error
+// that says where syncctl looked and what did not answer.
+func (c *cmd) unavailable(ctx context.Context, err error) error {
+	var re *bus.RetryError
+	if !errors.As(err, &re) || ctx.Err() != nil {
+		return err
+	}
+	return fmt.Errorf("JetStream at %s (--nats/NATS_URL) did not answer for %s: could not read %s (are the servers up, with JetStream, and has the cluster elected its leaders?): %w",
+		bus.RedactURLs(*c.natsURL), re.Elapsed.Round(time.Millisecond), re.Step, err)
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -177,7 +205,7 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 const statusHelp = `
-syncctl status [--json]
+syncctl status [--json] [--wait D]
 
 Shows the pipeline at a glance:
   - streams CONTACTS, CONFLICTS, DLQ: messages, bytes, first and last time;
@@ -188,10 +216,15 @@ Shows the pipeline at a glance:
   - dead letters by segment and by error code;
   - the live upserter members (KV bucket upserter_members).
 Nothing is consumed or changed.
+
+While JetStream does not answer (a node restarting, no leader elected yet,
+no responders) each read is retried for up to --wait (default 10s); then it
+fails (exit 1) naming the NATS URL and what could not be read.
 `
 
 func runStatus(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	c := newCmd("status", statusHelp, stdout)
+	c.waitFlag()
 	if err := c.parse(args); err != nil {
 		return err
 	}
@@ -205,7 +238,7 @@ func runStatus(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	defer done()
 	st, err := s.ops.Status(ctx)
 	if err != nil {
-		return err
+		return c.unavailable(ctx, err)
 	}
 	if *c.asJSON {
 		return writeJSON(stdout, st)

@@ -41,7 +41,7 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"dlq", "replay", "--nats", "nats://127.0.0.1:1"}, {"backfill", "--ticket", "T"},
 		{"backfill", "--segment", "emea", "--ticket", "T", "--since", "yesterday", "--nats", "nats://127.0.0.1:1"},
 		{"backfill", "--segment", "emea", "--ticket", "T", "--since-seq", "3", "--from-file", "x"},
-		{"status", "--bogus"},
+		{"status", "--bogus"}, {"status", "--wait", "0", "--nats", "nats://127.0.0.1:1"},
 	} {
 		_, _, err := runCLI(t, args...)
 		if ExitCode(err) != 2 {

@@ -36,7 +36,7 @@ func TestListAndShowDeadLetters(t *testing.T) {
 	first := all[0]
 	if first.Segment != "emea" || first.ExternalID != "MC.1" || first.ErrorCode != "INVALID_EMAIL_ADDRESS" ||
 		first.Message != "Email: invalid email address: jane@" || first.Deliveries != 3 || first.OrigSeq != 1 ||
-		first.OrigSubject != "contacts.delta.emea."+delta.Key("MC.1") || first.FailedAt.IsZero() || first.Data != nil {
+		first.OrigSubject != "contacts.delta.emea."+delta.ContactKey("MC.1") || first.FailedAt.IsZero() || first.Data != nil {
 		t.Fatalf("first dead letter = %+v", first)
 	}
 

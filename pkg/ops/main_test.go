@@ -125,6 +125,6 @@ func (f *fixture) lastSeq(t *testing.T, name string) uint64 {
 
 // storedSubject is where CONTACTS stores a delta of segment and id.
 func storedSubject(segment, id string) string {
-	key := delta.Key(id)
+	key := delta.ContactKey(id)
 	return fmt.Sprintf("contacts.delta.%s.%d.%s", segment, bus.Partition(key, 16), key)
 }

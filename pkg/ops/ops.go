@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"regexp"
@@ -8,22 +9,48 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
+
+	"github.com/contactsync/contactsync/pkg/bus"
 )
 
 // Ops runs operator commands against one JetStream account.
 type Ops struct {
-	js  jetstream.JetStream
-	log *zap.Logger
-	now func() time.Time
+	js    jetstream.JetStream
+	log   *zap.Logger
+	now   func() time.Time
+	retry bus.Retry
+}
+
+// DefaultWait is how long Status keeps retrying a read while JetStream does
+// not answer (no responders, timeouts, no leader) before it gives up.
+const DefaultWait = 10 * time.Second
+
+// Option configures an Ops.
+type Option func(*Ops)
+
+// WithRetry sets how Status retries reads while JetStream is unavailable
+// (default: bus.Retry with MaxElapsed DefaultWait).
+func WithRetry(r bus.Retry) Option {
+	return func(o *Ops) { o.retry = r }
 }
 
 // New returns an Ops on js. A nil log means zap.NewNop(). The streams must
 // exist (bus.Ensure); Ops never creates or changes topology.
-func New(js jetstream.JetStream, log *zap.Logger) *Ops {
+func New(js jetstream.JetStream, log *zap.Logger, opts ...Option) *Ops {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Ops{js: js, log: log, now: time.Now}
+	o := &Ops{js: js, log: log, now: time.Now, retry: bus.Retry{MaxElapsed: DefaultWait}}
+	for _, opt := range opts {
+		opt(o)
+	}
+	return o
+}
+
+// read runs one read of a command, retried per o.retry while JetStream is
+// unavailable; the error names step.
+func (o *Ops) read(ctx context.Context, step string, f func(ctx context.Context) error) error {
+	return o.retry.Do(ctx, step, f)
 }
 
 // ErrInvalid marks a bad argument (segment, ticket, filter); the CLI maps it

@@ -8,6 +8,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/contactsync/contactsync/pkg/bus"
 )
 
 // record is one stored message as a scan sees it.
@@ -34,8 +36,12 @@ const scanBatch = 256
 // republishing into the stream it reads) are not visited. It reads with an
 // ephemeral AckNone consumer in memory, which it deletes at the end, so
 // nothing is consumed. fn returning errStop ends the scan without error.
+// Each JetStream call is bounded by bus.DefaultCallTimeout, so a scan of a
+// stream without a leader fails instead of hanging.
 func scan(ctx context.Context, js jetstream.JetStream, stream, filter string, from scanFrom, headersOnly bool, fn func(record) error) error {
-	s, err := js.Stream(ctx, stream)
+	cctx, cancel := context.WithTimeout(ctx, bus.DefaultCallTimeout)
+	s, err := js.Stream(cctx, stream)
+	cancel()
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", stream, err)
 	}
@@ -59,7 +65,9 @@ func scan(ctx context.Context, js jetstream.JetStream, stream, filter string, fr
 		t := from.Time
 		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &t
 	}
-	cons, err := s.CreateConsumer(ctx, cfg)
+	cctx, cancel = context.WithTimeout(ctx, bus.DefaultCallTimeout)
+	cons, err := s.CreateConsumer(cctx, cfg)
+	cancel()
 	if err != nil {
 		return fmt.Errorf("scan %s: %w", stream, err)
 	}
@@ -119,7 +127,9 @@ func scan(ctx context.Context, js jetstream.JetStream, stream, filter string, fr
 		if n == 0 {
 			// Nothing arrived: the remaining messages were deleted or aged
 			// out since the consumer was created. Ask before giving up.
-			info, err := cons.Info(ctx)
+			cctx, cancel := context.WithTimeout(ctx, bus.DefaultCallTimeout)
+			info, err := cons.Info(cctx)
+			cancel()
 			if err != nil {
 				return fmt.Errorf("scan %s: %w", stream, err)
 			}

@@ -59,7 +59,9 @@ type Status struct {
 const ReconcilerConsumer = "reconciler"
 
 // Status reads stream sizes, consumer lag, the DLQ by segment and error code,
-// and the live upserter members.
+// and the live upserter members. Each read is retried while JetStream does
+// not answer (see WithRetry); when one gives up, the error is a
+// *bus.RetryError naming what could not be read.
 func (o *Ops) Status(ctx context.Context) (Status, error) {
 	st := Status{At: o.now().UTC(), DLQBySegment: map[string]uint64{}, DLQByCode: map[string]uint64{}}
 	for _, name := range []string{bus.StreamContacts, bus.StreamConflicts, bus.StreamDLQ} {
@@ -87,14 +89,21 @@ func (o *Ops) Status(ctx context.Context) (Status, error) {
 }
 
 func (o *Ops) streamStatus(ctx context.Context, name string) (StreamStatus, error) {
-	s, err := o.js.Stream(ctx, name)
+	var info *jetstream.StreamInfo
+	err := o.read(ctx, "stream "+name, func(ctx context.Context) error {
+		s, err := o.js.Stream(ctx, name)
+		if err == nil {
+			info = s.CachedInfo()
+		}
+		return err
+	})
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return StreamStatus{Name: name, Missing: true}, nil
 	}
 	if err != nil {
-		return StreamStatus{}, fmt.Errorf("stream %s: %w", name, err)
+		return StreamStatus{}, err
 	}
-	i := s.CachedInfo().State
+	i := info.State
 	return StreamStatus{Name: name, Messages: i.Msgs, Bytes: i.Bytes, FirstSeq: i.FirstSeq, LastSeq: i.LastSeq,
 		FirstTime: nonZero(i.FirstTime, i.Msgs), LastTime: nonZero(i.LastTime, i.Msgs), Consumers: i.Consumers}, nil
 }
@@ -119,24 +128,28 @@ func consumerStatus(stream string, partition int, ci *jetstream.ConsumerInfo) Co
 }
 
 func (o *Ops) partitionStatus(ctx context.Context, st *Status) error {
-	s, err := o.js.Stream(ctx, bus.StreamContacts)
+	var n int
+	var byName map[string]*jetstream.ConsumerInfo
+	err := o.read(ctx, "consumers of stream "+bus.StreamContacts, func(ctx context.Context) error {
+		s, err := o.js.Stream(ctx, bus.StreamContacts)
+		if err != nil {
+			return err
+		}
+		if n, err = bus.StreamPartitions(ctx, o.js); err != nil {
+			return err
+		}
+		byName = map[string]*jetstream.ConsumerInfo{}
+		lister := s.ListConsumers(ctx)
+		for ci := range lister.Info() {
+			byName[ci.Name] = ci
+		}
+		return lister.Err()
+	})
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("stream %s: %w", bus.StreamContacts, err)
-	}
-	n, err := bus.StreamPartitions(ctx, o.js)
-	if err != nil {
 		return err
-	}
-	byName := map[string]*jetstream.ConsumerInfo{}
-	lister := s.ListConsumers(ctx)
-	for ci := range lister.Info() {
-		byName[ci.Name] = ci
-	}
-	if err := lister.Err(); err != nil {
-		return fmt.Errorf("list consumers of %s: %w", bus.StreamContacts, err)
 	}
 	for p := range n {
 		name := upsert.ConsumerName(p)
@@ -159,7 +172,12 @@ func (o *Ops) partitionStatus(ctx context.Context, st *Status) error {
 }
 
 func (o *Ops) reconcilerStatus(ctx context.Context, st *Status) error {
-	ci, err := consumerInfo(ctx, o.js, bus.StreamConflicts, ReconcilerConsumer)
+	var ci *jetstream.ConsumerInfo
+	err := o.read(ctx, "consumer "+ReconcilerConsumer+" of stream "+bus.StreamConflicts, func(ctx context.Context) error {
+		var err error
+		ci, err = consumerInfo(ctx, o.js, bus.StreamConflicts, ReconcilerConsumer)
+		return err
+	})
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		return nil
@@ -190,16 +208,20 @@ func consumerInfo(ctx context.Context, js jetstream.JetStream, stream, name stri
 // subjects, from the server's per-subject counts (no message is read).
 func (o *Ops) countBySegment(ctx context.Context, stream, filter string) (map[string]uint64, error) {
 	out := map[string]uint64{}
-	s, err := o.js.Stream(ctx, stream)
+	var info *jetstream.StreamInfo
+	err := o.read(ctx, "subjects of stream "+stream, func(ctx context.Context) error {
+		s, err := o.js.Stream(ctx, stream)
+		if err != nil {
+			return err
+		}
+		info, err = s.Info(ctx, jetstream.WithSubjectFilter(filter))
+		return err
+	})
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return out, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", stream, err)
-	}
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(filter))
-	if err != nil {
-		return nil, fmt.Errorf("stream %s subjects: %w", stream, err)
+		return nil, err
 	}
 	for subj, n := range info.State.Subjects {
 		seg := bus.SegmentOf(subj)
@@ -213,14 +235,22 @@ func (o *Ops) countBySegment(ctx context.Context, stream, filter string) (map[st
 
 // dlqByCode counts dead letters by Cs-Error-Code, reading headers only.
 func (o *Ops) dlqByCode(ctx context.Context) (map[string]uint64, error) {
-	out := map[string]uint64{}
-	err := scan(ctx, o.js, bus.StreamDLQ, "", scanFrom{}, true, func(r record) error {
-		code := r.Header.Get(bus.HeaderErrorCode)
-		if code == "" {
-			code = "(none)"
-		}
-		out[code]++
-		return nil
+	var out map[string]uint64
+	// A scan reads as long as the DLQ is big: no deadline on the whole of
+	// it (each of its calls has the JetStream default); one cut short by a
+	// node loss starts over.
+	r := o.retry
+	r.CallTimeout = -1
+	err := r.Do(ctx, "dead letters in stream "+bus.StreamDLQ, func(ctx context.Context) error {
+		out = map[string]uint64{}
+		return scan(ctx, o.js, bus.StreamDLQ, "", scanFrom{}, true, func(r record) error {
+			code := r.Header.Get(bus.HeaderErrorCode)
+			if code == "" {
+				code = "(none)"
+			}
+			out[code]++
+			return nil
+		})
 	})
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return out, nil
@@ -229,22 +259,29 @@ func (o *Ops) dlqByCode(ctx context.Context) (map[string]uint64, error) {
 }
 
 func (o *Ops) members(ctx context.Context) ([]string, bool, error) {
-	kv, err := o.js.KeyValue(ctx, bus.BucketMembers)
+	var members []string
+	err := o.read(ctx, "bucket "+bus.BucketMembers, func(ctx context.Context) error {
+		kv, err := o.js.KeyValue(ctx, bus.BucketMembers)
+		if err != nil {
+			return err
+		}
+		keys, err := kv.ListKeys(ctx)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = keys.Stop() }()
+		members = []string{}
+		for k := range keys.Keys() {
+			members = append(members, k)
+		}
+		return ctx.Err() // the listing ends early, without an error, when ctx does
+	})
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		return nil, true, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("bucket %s: %w", bus.BucketMembers, err)
+		return nil, false, err
 	}
-	keys, err := kv.ListKeys(ctx)
-	if err != nil {
-		return nil, false, fmt.Errorf("bucket %s: %w", bus.BucketMembers, err)
-	}
-	members := []string{}
-	for k := range keys.Keys() {
-		members = append(members, k)
-	}
-	_ = keys.Stop()
 	slices.Sort(members)
 	return members, false, nil
 }

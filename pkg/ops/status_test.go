@@ -16,6 +16,10 @@ import (
 	"github.com/contactsync/contactsync/pkg/upsert"
 )
 
+// priorityGroup is a pinned priority group on the partition consumers, so
+// the status shows a pinned client (upserters used one before leases).
+const priorityGroup = "upserters"
+
 // seedPipeline publishes deltas, dead letters and conflict events, creates
 // the partition and reconciler consumers as the workers do, and registers
 // two fleet members.
@@ -33,7 +37,7 @@ func seedPipeline(t *testing.T, f *fixture) {
 	for p := range 16 {
 		if _, err := contacts.CreateOrUpdateConsumer(f.ctx, jetstream.ConsumerConfig{Durable: upsert.ConsumerName(p),
 			FilterSubject: bus.DeltaFilter(p), AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute,
-			PriorityPolicy: jetstream.PriorityPolicyPinned, PriorityGroups: []string{upsert.PriorityGroup}, PinnedTTL: time.Minute}); err != nil {
+			PriorityPolicy: jetstream.PriorityPolicyPinned, PriorityGroups: []string{priorityGroup}, PinnedTTL: time.Minute}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -42,7 +46,7 @@ func seedPipeline(t *testing.T, f *fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch, err := cons.Fetch(1, jetstream.FetchPriorityGroup(upsert.PriorityGroup), jetstream.FetchMaxWait(5*time.Second))
+	batch, err := cons.Fetch(1, jetstream.FetchPriorityGroup(priorityGroup), jetstream.FetchMaxWait(5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
