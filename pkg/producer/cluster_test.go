@@ -149,4 +149,7 @@ func TestPublishCLIWaitsForJetStream(t *testing.T) {
 		t.Fatalf("summary %q\nstderr:\n%s", stdout.String(), stderr.String())
 	}
 	t.Logf("stderr:\n%s", stderr.String())
+	if err := c.WaitHealthy(clusterCtx(t)); err != nil { // caught up before the cluster is shut down
+		t.Fatal(err)
+	}
 }

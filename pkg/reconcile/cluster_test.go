@@ -117,6 +117,9 @@ func TestNodeLossMidRun(t *testing.T) {
 		t.Fatalf("%d records, stats %+v; want %d created once, no dead letters", len(ex), s, 3*per)
 	}
 	t.Logf("killed and restarted %s; stats %+v", leader, s)
+	if err := c.WaitHealthy(ctx); err != nil { // caught up before the cluster is shut down
+		t.Fatal(err)
+	}
 }
 
 // When its consumer is deleted under it, the reconciler creates it again
