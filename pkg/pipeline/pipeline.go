@@ -102,7 +102,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		return sum, fmt.Errorf("NATS_URL: %w", err)
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
+	js, err := bus.NewJetStream(nc)
 	if err != nil {
 		return sum, err
 	}

@@ -11,7 +11,6 @@ import (
 	"os"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
@@ -71,7 +70,7 @@ func run(ctx context.Context, cfg config) error {
 		return fmt.Errorf("NATS_URL: %w", err)
 	}
 	defer func() { _ = nc.Drain() }()
-	js, err := jetstream.New(nc)
+	js, err := bus.NewJetStream(nc)
 	if err != nil {
 		return err
 	}
