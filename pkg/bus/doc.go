@@ -5,6 +5,12 @@
 // publishing (PublishDeadLetter), and an embedded nats-server for tests and
 // the standalone binary (StartEmbedded).
 //
+// It also holds what every process needs to ride out a node loss: the
+// JetStream handle with a publish-async timeout (NewJetStream), and Retry,
+// which bounds each JetStream call and repeats it while the failure is one
+// that passes (Retryable: no leader yet, no responders, a node away);
+// Ensure uses it.
+//
 // Subjects:
 //
 //	contacts.delta.<segment>.<key>              published by producers
