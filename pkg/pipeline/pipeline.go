@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -162,6 +163,21 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	stats := &upsert.Stats{}
 	gate := upsert.NewGate(sf, cfg.Upsert.UsagePauseAt, cfg.Upsert.LimitCheckInterval, log)
 	resolver := conflict.NewResolver(sf, cfg.Conflict, log.Named("conflict"))
+	var fleet []*upsert.Upserter
+	var conns []*nats.Conn
+	// Stop the members together (each finishes its in-flight batches and
+	// its last long poll, so one after another would add up), then close
+	// their connections.
+	defer func() {
+		var wg sync.WaitGroup
+		for _, u := range fleet {
+			wg.Go(u.Stop)
+		}
+		wg.Wait()
+		for _, nc := range conns {
+			nc.Close()
+		}
+	}()
 	for i := 0; i < cfg.Upserters; i++ {
 		unc, err := nats.Connect(natsURL, nats.Name(fmt.Sprintf("contactsync-upserter-%d", i)))
 		if err != nil {
@@ -179,7 +195,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 			unc.Close()
 			return sum, err
 		}
-		defer func() { u.Stop(); unc.Close() }()
+		fleet, conns = append(fleet, u), append(conns, unc)
 	}
 
 	// Publish.

@@ -126,11 +126,13 @@ func (u *Upserter) fetch(ctx context.Context, cons jetstream.Consumer, idle bool
 	return msgs, err
 }
 
-// fetchWithin pulls up to n messages, waiting at most d (or until ctx ends).
-func fetchWithin(ctx context.Context, cons jetstream.Consumer, n int, d time.Duration) ([]jetstream.Msg, error) {
-	fctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	return collect(cons.Fetch(n, jetstream.FetchContext(fctx)))
+// fetchWithin pulls up to n messages, waiting at most d. It is not cut short
+// by a context: JetStream has no way to withdraw a pull request, so a client
+// that stops listening early loses whatever the server still sends to it
+// until AckWait brings it back (a stall of SYNC_ACK_WAIT on every hand-over).
+// Waiting out d (and the server's expiry status) receives every message.
+func fetchWithin(_ context.Context, cons jetstream.Consumer, n int, d time.Duration) ([]jetstream.Msg, error) {
+	return collect(cons.Fetch(n, jetstream.FetchMaxWait(d)))
 }
 
 func collect(b jetstream.MessageBatch, err error) ([]jetstream.Msg, error) {
