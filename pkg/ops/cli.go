@@ -211,7 +211,8 @@ Shows the pipeline at a glance:
   - streams CONTACTS, CONFLICTS, DLQ: messages, bytes, first and last time;
   - each upsert partition consumer (upsert-pNN): pending (not yet delivered)
     + ack pending (delivered, not yet acked) = lag, redeliveries, and the
-    pinned client of the priority group (one owner per partition);
+    member holding the partition's lease, with when it last renewed it (a
+    lease not renewed for SYNC_LEASE_TTL is taken over by another member);
   - the reconciler's lag on CONFLICTS;
   - dead letters by segment and by error code;
   - the live upserter members (KV bucket upserter_members).

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -11,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/contactsync/contactsync/pkg/bus"
+	"github.com/contactsync/contactsync/pkg/fleet"
 	"github.com/contactsync/contactsync/pkg/upsert"
 )
 
@@ -36,7 +38,11 @@ type ConsumerStatus struct {
 	AckPending  int    `json:"num_ack_pending"`
 	Redelivered int    `json:"num_redelivered"`
 	Lag         uint64 `json:"lag"`              // Pending + AckPending, what KEDA scales on
-	Pinned      string `json:"pinned,omitempty"` // the pinned client id of the priority group, if any
+	// Owner holds the partition's lease (fleet member name), OwnerRenewed
+	// when it last renewed it; a lease not renewed for SYNC_LEASE_TTL is
+	// up for takeover.
+	Owner        string    `json:"owner,omitempty"`
+	OwnerRenewed time.Time `json:"owner_renewed,omitzero"`
 	Paused      bool   `json:"paused,omitempty"`
 	Missing     bool   `json:"missing,omitempty"` // expected but not created yet
 }
@@ -119,12 +125,40 @@ func consumerStatus(stream string, partition int, ci *jetstream.ConsumerInfo) Co
 	cs := ConsumerStatus{Stream: stream, Name: ci.Name, Partition: partition, Pending: ci.NumPending,
 		AckPending: ci.NumAckPending, Redelivered: ci.NumRedelivered, Paused: ci.Paused}
 	cs.Lag = cs.Pending + uint64(max(cs.AckPending, 0))
-	for _, g := range ci.PriorityGroups {
-		if g.PinnedClientID != "" {
-			cs.Pinned = g.PinnedClientID
-		}
-	}
 	return cs
+}
+
+// leaseOwners reads the partition leases (fleet.LeaseKey in the state
+// bucket): member and last renewal per partition. A missing bucket means
+// no upserter has run yet.
+func (o *Ops) leaseOwners(ctx context.Context, n int) (map[int]ConsumerStatus, error) {
+	out := map[int]ConsumerStatus{}
+	err := o.read(ctx, "partition leases in bucket "+bus.BucketState, func(ctx context.Context) error {
+		kv, err := o.js.KeyValue(ctx, bus.BucketState)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for p := range n {
+			e, err := kv.Get(ctx, fleet.LeaseKey(p))
+			if errors.Is(err, jetstream.ErrKeyNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			var v struct {
+				Member string `json:"member"`
+			}
+			if json.Unmarshal(e.Value(), &v) == nil && v.Member != "" {
+				out[p] = ConsumerStatus{Owner: v.Member, OwnerRenewed: e.Created().UTC()}
+			}
+		}
+		return nil
+	})
+	return out, err
 }
 
 func (o *Ops) partitionStatus(ctx context.Context, st *Status) error {
@@ -151,6 +185,10 @@ func (o *Ops) partitionStatus(ctx context.Context, st *Status) error {
 	if err != nil {
 		return err
 	}
+	owners, err := o.leaseOwners(ctx, n)
+	if err != nil {
+		return err
+	}
 	for p := range n {
 		name := upsert.ConsumerName(p)
 		ci, ok := byName[name]
@@ -160,6 +198,7 @@ func (o *Ops) partitionStatus(ctx context.Context, st *Status) error {
 		}
 		delete(byName, name)
 		cs := consumerStatus(bus.StreamContacts, p, ci)
+		cs.Owner, cs.OwnerRenewed = owners[p].Owner, owners[p].OwnerRenewed
 		st.PartitionLag += cs.Lag
 		st.Partitions = append(st.Partitions, cs)
 	}

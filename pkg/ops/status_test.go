@@ -13,12 +13,9 @@ import (
 
 	"github.com/contactsync/contactsync/pkg/bus"
 	"github.com/contactsync/contactsync/pkg/conflict"
+	"github.com/contactsync/contactsync/pkg/fleet"
 	"github.com/contactsync/contactsync/pkg/upsert"
 )
-
-// priorityGroup is a pinned priority group on the partition consumers, so
-// the status shows a pinned client (upserters used one before leases).
-const priorityGroup = "upserters"
 
 // seedPipeline publishes deltas, dead letters and conflict events, creates
 // the partition and reconciler consumers as the workers do, and registers
@@ -36,17 +33,26 @@ func seedPipeline(t *testing.T, f *fixture) {
 	contacts := f.stream(t, bus.StreamContacts)
 	for p := range 16 {
 		if _, err := contacts.CreateOrUpdateConsumer(f.ctx, jetstream.ConsumerConfig{Durable: upsert.ConsumerName(p),
-			FilterSubject: bus.DeltaFilter(p), AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute,
-			PriorityPolicy: jetstream.PriorityPolicyPinned, PriorityGroups: []string{priorityGroup}, PinnedTTL: time.Minute}); err != nil {
+			FilterSubject: bus.DeltaFilter(p), AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// One partition's owner has fetched (pinned) a message and not acked it yet.
+	// One partition's owner holds its lease and has fetched a message it
+	// has not acked yet.
+	stateKV, err := f.js.KeyValue(f.ctx, bus.BucketState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease, err := fleet.Acquire(f.ctx, stateKV, fleet.LeaseKey(pinnedPartition(t, f)), "member-1", time.Minute, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(lease.Release)
 	cons, err := contacts.Consumer(f.ctx, upsert.ConsumerName(pinnedPartition(t, f)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch, err := cons.Fetch(1, jetstream.FetchPriorityGroup(priorityGroup), jetstream.FetchMaxWait(5*time.Second))
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,12 +129,12 @@ func TestStatusMatchesWhatWasPublished(t *testing.T) {
 		t.Fatalf("partitions %d, lag %d; want 16, 8", len(st.Partitions), st.PartitionLag)
 	}
 	pinned := st.Partitions[pinnedPartition(t, f)]
-	if pinned.AckPending != 1 || pinned.Pinned == "" || pinned.Lag != pinned.Pending+1 {
-		t.Fatalf("pinned partition = %+v", pinned)
+	if pinned.AckPending != 1 || pinned.Owner != "member-1" || pinned.OwnerRenewed.IsZero() || pinned.Lag != pinned.Pending+1 {
+		t.Fatalf("owned partition = %+v", pinned)
 	}
 	for _, p := range st.Partitions {
-		if p.Name != pinned.Name && (p.Pinned != "" || p.AckPending != 0) {
-			t.Errorf("partition %+v: not fetched, yet pinned or ack pending", p)
+		if p.Name != pinned.Name && (p.Owner != "" || p.AckPending != 0) {
+			t.Errorf("partition %+v: not fetched, yet owned or ack pending", p)
 		}
 	}
 	if st.Reconciler == nil || st.Reconciler.Lag != 4 || st.Reconciler.Missing {

@@ -95,7 +95,7 @@ func WriteStatus(w io.Writer, s Status) error {
 
 	fmt.Fprintf(w, "\nPartitions (lag %d)\n", s.PartitionLag)
 	tw = newTab(w)
-	fmt.Fprintln(tw, "  CONSUMER\tPENDING\tACK_PENDING\tLAG\tREDELIVERED\tPINNED")
+	fmt.Fprintln(tw, "  CONSUMER\tPENDING\tACK_PENDING\tLAG\tREDELIVERED\tOWNER (LEASE RENEWED)")
 	rows := slices.Clone(s.Partitions)
 	if s.Reconciler != nil {
 		rows = append(rows, *s.Reconciler)
@@ -110,11 +110,14 @@ func WriteStatus(w io.Writer, s Status) error {
 			fmt.Fprintf(tw, "  %s\t(not created)\t\t\t\t\n", name)
 			continue
 		}
-		pinned := dash(c.Pinned)
-		if c.Paused {
-			pinned += " (paused)"
+		owner := dash(c.Owner)
+		if c.Owner != "" {
+			owner += fmt.Sprintf(" (%s ago)", max(s.At.Sub(c.OwnerRenewed), 0).Round(time.Second))
 		}
-		fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%d\t%s\n", name, c.Pending, c.AckPending, c.Lag, c.Redelivered, pinned)
+		if c.Paused {
+			owner += " (paused)"
+		}
+		fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%d\t%s\n", name, c.Pending, c.AckPending, c.Lag, c.Redelivered, owner)
 	}
 	_ = tw.Flush()
 
