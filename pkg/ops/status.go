@@ -37,14 +37,14 @@ type ConsumerStatus struct {
 	Pending     uint64 `json:"num_pending"`
 	AckPending  int    `json:"num_ack_pending"`
 	Redelivered int    `json:"num_redelivered"`
-	Lag         uint64 `json:"lag"`              // Pending + AckPending, what KEDA scales on
+	Lag         uint64 `json:"lag"` // Pending + AckPending, what KEDA scales on
 	// Owner holds the partition's lease (fleet member name), OwnerRenewed
 	// when it last renewed it; a lease not renewed for SYNC_LEASE_TTL is
 	// up for takeover.
 	Owner        string    `json:"owner,omitempty"`
 	OwnerRenewed time.Time `json:"owner_renewed,omitzero"`
-	Paused      bool   `json:"paused,omitempty"`
-	Missing     bool   `json:"missing,omitempty"` // expected but not created yet
+	Paused       bool      `json:"paused,omitempty"`
+	Missing      bool      `json:"missing,omitempty"` // expected but not created yet
 }
 
 // Status is the pipeline at a glance.
