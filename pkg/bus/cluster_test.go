@@ -104,3 +104,24 @@ func TestEnsurePermanentErrorOnCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A process that does not say how many replicas it wants (NATS_REPLICAS
+// unset) must not scale an existing R3 topology down to R1.
+func TestEnsureKeepsExistingReplicas(t *testing.T) {
+	c := bustest.StartCluster(t, 3, bus.Topology{Replicas: 3})
+	_, js := c.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := bus.Ensure(ctx, js, bus.Topology{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{bus.StreamContacts, bus.StreamConflicts, bus.StreamDLQ, "KV_" + bus.BucketState, "KV_" + bus.BucketMembers} {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := s.CachedInfo().Config.Replicas; r != 3 {
+			t.Errorf("%s has %d replicas after an Ensure that asked for none, want 3", name, r)
+		}
+	}
+}

@@ -48,7 +48,8 @@ type Topology struct {
 	// remaps keys, so Ensure refuses to. Zero keeps an existing stream's
 	// count and means 16 for a new one.
 	Partitions int
-	// Replicas of every stream and bucket (default 1; 3 on a cluster).
+	// Replicas of every stream and bucket. Zero keeps an existing topology's
+	// count (that of CONTACTS) and means 1 for a new one; 3 on a cluster.
 	Replicas int
 	// MaxAge of CONTACTS (default 7 days).
 	MaxAge time.Duration
@@ -213,14 +214,21 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) error {
 // EnsureWith is Ensure with the retry policy r, for callers that report
 // progress (r.OnRetry) or bound the wait (r.MaxElapsed).
 func EnsureWith(ctx context.Context, js jetstream.JetStream, t Topology, r Retry) error {
-	existing := 0
+	existing, replicas := 0, 0
 	err := r.Do(ctx, "read partitions of stream "+StreamContacts, func(ctx context.Context) error {
 		n, err := StreamPartitions(ctx, js)
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			return nil
 		}
-		existing = n
-		return err
+		if err != nil {
+			return err
+		}
+		s, err := js.Stream(ctx, StreamContacts)
+		if err != nil {
+			return err
+		}
+		existing, replicas = n, s.CachedInfo().Config.Replicas
+		return nil
 	})
 	switch {
 	case err != nil:
@@ -231,6 +239,11 @@ func EnsureWith(ctx context.Context, js jetstream.JetStream, t Topology, r Retry
 	case t.Partitions != existing:
 		return fmt.Errorf("%w: stream has %d partitions, asked for %d (changing it would reorder contacts; create a new stream and migrate)",
 			ErrPartitionsChanged, existing, t.Partitions)
+	}
+	if t.Replicas == 0 && replicas > 0 {
+		// Unset means "as it is": a process started without
+		// NATS_REPLICAS must not scale a cluster's R3 topology down.
+		t.Replicas = replicas
 	}
 	t = t.withDefaults()
 	if err := t.validate(); err != nil {

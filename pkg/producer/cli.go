@@ -64,7 +64,7 @@ Environment:
   NATS_URL         NATS server URL (required), e.g. nats://127.0.0.1:4222
   NATS_PARTITIONS  partitions of a new CONTACTS stream (default 16; an
                    existing stream keeps its count)
-  NATS_REPLICAS    stream replicas (default 1; 3 on a cluster)
+  NATS_REPLICAS    stream replicas (3 on a cluster; unset = keep what exists, 1 for new)
   NATS_WAIT        how long to keep retrying while JetStream does not answer
                    (a node restarting, a leader election) before giving up
                    (default 2m); progress goes to stderr

@@ -26,7 +26,7 @@ type config struct {
 	NATSURL     string `envconfig:"NATS_URL" required:"true" desc:"NATS server URL(s), comma-separated"`
 	MetricsAddr string `envconfig:"METRICS_ADDR" default:":9090" desc:"listen address for /metrics and /healthz; empty = off"`
 	LogLevel    string `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
-	Replicas    int    `envconfig:"NATS_REPLICAS" default:"1" desc:"replicas of streams and buckets when this process creates them (3 on a cluster)"`
+	Replicas    int    `envconfig:"NATS_REPLICAS" desc:"replicas of streams and buckets (3 on a cluster); unset = keep what exists, 1 for new ones"`
 	salesforce.Env
 	upsert.Config
 }
