@@ -17,8 +17,14 @@ type Config struct {
 	Partitions int `envconfig:"SYNC_PARTITIONS" default:"16" desc:"CONTACTS partitions; must match the stream"`
 	// BatchSize is the most deltas pulled and sent in one collections call. Default 200 (the Salesforce maximum).
 	BatchSize int `envconfig:"SYNC_BATCH_SIZE" default:"200" desc:"deltas per Salesforce collections call, 1..200"`
-	// Linger is how long a pull waits for a full batch before sending what it has. Default 25ms.
-	Linger time.Duration `envconfig:"SYNC_LINGER" default:"25ms" desc:"how long a pull waits to fill a batch"`
+	// Linger is how long a partition's pull waits to fill its batch. Default 25ms.
+	Linger time.Duration `envconfig:"SYNC_LINGER" default:"25ms" desc:"how long a partition's pull waits to fill its batch"`
+	// MaxDelay is the freshness budget: a Collections call carries the
+	// batches of every partition this member holds and goes out when it has
+	// BatchSize records or when its oldest delta has waited this long since
+	// it was published. Longer means fuller calls (fewer API calls per delta
+	// at low arrival rates), shorter means fresher data. Default 2s.
+	MaxDelay time.Duration `envconfig:"SYNC_MAX_DELAY" default:"2s" desc:"freshness budget: a Salesforce call goes out when full or when its oldest delta has waited this long"`
 	// Object is the sObject written. Default "Contact".
 	Object string `envconfig:"SYNC_OBJECT" default:"Contact" desc:"sObject written"`
 	// ExternalIDField is the upsert key. Default "External_Contact_ID__c".
@@ -55,6 +61,7 @@ type Config struct {
 // Defaults that other packages show or build on.
 const (
 	DefaultLeaseTTL     = 10 * time.Second
+	DefaultMaxDelay     = 2 * time.Second
 	DefaultVersionField = "Sync_Version__c"
 )
 
@@ -73,6 +80,7 @@ func (c *Config) setDefaults() {
 	def(&c.BatchSize, 200)
 	def(&c.MaxDeliver, 20)
 	defd(&c.Linger, 25*time.Millisecond)
+	defd(&c.MaxDelay, DefaultMaxDelay)
 	defd(&c.AckWait, 30*time.Second)
 	defd(&c.LeaseTTL, DefaultLeaseTTL)
 	defd(&c.Heartbeat, 2*time.Second)
@@ -114,6 +122,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("upsert: VersionField (SYNC_VERSION_FIELD) = %q, want a field API name such as Sync_Version__c, or none", c.VersionField)
 	case !apiName.MatchString(c.Object):
 		return fmt.Errorf("upsert: Object (SYNC_OBJECT) = %q, want an sObject API name", c.Object)
+	case c.MaxDelay < 0 || c.MaxDelay > 10*time.Minute:
+		return fmt.Errorf("upsert: MaxDelay (SYNC_MAX_DELAY) = %v, want 1ms..10m", c.MaxDelay)
 	case c.LeaseTTL < time.Second:
 		return fmt.Errorf("upsert: LeaseTTL (SYNC_LEASE_TTL) = %v, want >= 1s", c.LeaseTTL)
 	}

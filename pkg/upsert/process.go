@@ -220,6 +220,20 @@ func (u *Upserter) publishEvent(ctx context.Context, ev *conflict.Event) error {
 	return err
 }
 
+// oldest is when the oldest delta of ws was published (its stream
+// timestamp): the freshness budget counts from there.
+func (b *batchRun) oldest(ws []*write) time.Time {
+	t := time.Now()
+	for _, w := range ws {
+		for _, it := range w.items {
+			if md, err := b.msgs[it.idx].Metadata(); err == nil && md.Timestamp.Before(t) {
+				t = md.Timestamp
+			}
+		}
+	}
+	return t
+}
+
 // inProgress tells JetStream the batch's undecided-or-unsettled messages are
 // still being worked on, so AckWait does not redeliver them meanwhile.
 func (b *batchRun) inProgress() {
@@ -340,7 +354,7 @@ func (b *batchRun) attempt(ctx context.Context, ws []*write) ([]*write, error) {
 		r[u.cfg.ExternalIDField] = w.newest.delta.ExternalID
 		recs[i] = r
 	}
-	out, err := u.d.Salesforce.UpsertCollection(ctx, u.cfg.Object, u.cfg.ExternalIDField, recs, salesforce.WriteOptions{})
+	out, err := u.combiner.upsert(ctx, recs, b.oldest(ws))
 	if err != nil {
 		return ws, err
 	}

@@ -51,12 +51,13 @@ type Deps struct {
 
 // Upserter is one member of the upsert fleet.
 type Upserter struct {
-	cfg    Config
-	d      Deps
-	js     jetstream.JetStream
-	log    *zap.Logger
-	state  *stateStore
-	leases jetstream.KeyValue // partition leases, in the state bucket (see stateStore)
+	cfg      Config
+	d        Deps
+	js       jetstream.JetStream
+	log      *zap.Logger
+	state    *stateStore
+	combiner *combiner
+	leases   jetstream.KeyValue // partition leases, in the state bucket (see stateStore)
 
 	stream jetstream.Stream
 	member *fleet.Membership
@@ -179,6 +180,8 @@ func (u *Upserter) Start(ctx context.Context) error {
 	// From here Run owns the membership (and closes its watch).
 	u.member = member
 	u.hardCtx, u.hardCancel = context.WithCancel(context.Background())
+	u.combiner = newCombiner(u.d.Salesforce, u.cfg.Object, u.cfg.ExternalIDField, u.cfg.BatchSize, u.cfg.MaxDelay)
+	go u.combiner.run(u.hardCtx) // outlives the partition loops: Stop waits for it last
 	softCtx, softCancel := context.WithCancel(u.hardCtx)
 	u.softCancel = softCancel
 	u.wg.Add(2)
@@ -290,4 +293,5 @@ func (u *Upserter) Stop() {
 	}
 	u.hardCancel()
 	<-done
+	<-u.combiner.stopped
 }

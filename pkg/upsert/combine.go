@@ -1,0 +1,198 @@
+package upsert
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/contactsync/contactsync/pkg/salesforce"
+)
+
+// combiner gathers the upserts of all the partitions a member holds into
+// shared sObject Collections calls of up to size records, so the cost per
+// delta does not depend on how deltas spread over partitions or arrive in
+// time. A call goes out when it is full or when the oldest delta in it has
+// waited maxDelay (SYNC_MAX_DELAY), whichever is first.
+//
+// Order per contact holds: a partition has at most one batch in flight and
+// submits each of its writes once per attempt, a contact belongs to one
+// partition, and fold leaves one write per contact in a batch, so no call
+// carries two records of one contact.
+//
+// A submission is never split across calls. A submitter that gives up (its
+// lease ended, shutdown) before its call goes out is dropped from it; a call
+// already sent is cancelled only when every submitter in it gave up. When
+// Salesforce refuses a combined call as a whole for a permanent reason (one
+// record's unknown field fails the request), each submission is sent again
+// alone, so the refusal reaches only the partition whose record caused it
+// and its own bisection finds the record.
+type combiner struct {
+	sf       Salesforce
+	object   string
+	extField string
+	size     int
+	maxDelay time.Duration
+	now      func() time.Time
+	at       func(time.Time) <-chan time.Time // fires at a deadline; tests inject a clock
+
+	mu      sync.Mutex
+	queue   []*submission
+	queued  int // records in queue
+	wake    chan struct{}
+	stopped chan struct{}
+}
+
+type submission struct {
+	ctx      context.Context
+	recs     []salesforce.Record
+	deadline time.Time // oldest delta's publish time + maxDelay
+	done     chan struct{}
+	res      []salesforce.SaveResult
+	err      error
+}
+
+func newCombiner(sf Salesforce, object, extField string, size int, maxDelay time.Duration) *combiner {
+	return &combiner{sf: sf, object: object, extField: extField, size: size, maxDelay: maxDelay,
+		now: time.Now, at: func(t time.Time) <-chan time.Time { return time.After(time.Until(t)) }, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
+}
+
+// run flushes due calls until ctx ends.
+func (c *combiner) run(ctx context.Context) {
+	defer close(c.stopped)
+	for {
+		c.mu.Lock()
+		var timer <-chan time.Time
+		if len(c.queue) > 0 {
+			due := slices.MinFunc(c.queue, func(a, b *submission) int { return a.deadline.Compare(b.deadline) }).deadline
+			if !due.After(c.now()) {
+				c.flushLocked(true)
+				c.mu.Unlock()
+				continue
+			}
+			timer = c.at(due)
+		}
+		c.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			c.mu.Lock()
+			for _, s := range c.queue {
+				s.err = ctx.Err()
+				close(s.done)
+			}
+			c.queue, c.queued = nil, 0
+			c.mu.Unlock()
+			return
+		case <-c.wake:
+		case <-timer:
+		}
+	}
+}
+
+// upsert writes recs in the next shared call and returns their results.
+// oldest is when the oldest delta among them was published.
+func (c *combiner) upsert(ctx context.Context, recs []salesforce.Record, oldest time.Time) ([]salesforce.SaveResult, error) {
+	s := &submission{ctx: ctx, recs: recs, deadline: oldest.Add(c.maxDelay), done: make(chan struct{})}
+	c.mu.Lock()
+	select {
+	case <-c.stopped:
+		c.mu.Unlock()
+		return nil, context.Canceled
+	default:
+	}
+	c.queue = append(c.queue, s)
+	c.queued += len(recs)
+	for c.queued >= c.size {
+		c.flushLocked(false)
+	}
+	c.mu.Unlock()
+	select { // the deadline may be earlier than the timer run is waiting for
+	case c.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case <-s.done:
+		return s.res, s.err
+	case <-ctx.Done():
+		c.mu.Lock()
+		if i := slices.Index(c.queue, s); i >= 0 { // not sent yet: drop it
+			c.queue = slices.Delete(c.queue, i, i+1)
+			c.queued -= len(recs)
+		}
+		c.mu.Unlock()
+		return nil, ctx.Err()
+	}
+}
+
+// flushLocked sends the oldest submissions that fit in one call: a full
+// call, or (due) whatever is queued up to size. c.mu must be held.
+func (c *combiner) flushLocked(due bool) {
+	var take []*submission
+	n := 0
+	rest := c.queue[:0:0]
+	for _, s := range c.queue {
+		switch {
+		case s.ctx.Err() != nil:
+			s.err = s.ctx.Err()
+			close(s.done)
+			c.queued -= len(s.recs)
+		case n+len(s.recs) <= c.size || len(take) == 0:
+			take = append(take, s)
+			n += len(s.recs)
+			c.queued -= len(s.recs)
+		default:
+			rest = append(rest, s)
+		}
+	}
+	c.queue = rest
+	if len(take) > 0 && (due || n >= c.size || len(rest) > 0) {
+		go c.send(take)
+	} else if len(take) > 0 { // not due and not full: put back
+		c.queue = append(take, c.queue...)
+		c.queued += n
+	}
+}
+
+// send makes one call for subs and hands each its share of the results.
+func (c *combiner) send(subs []*submission) {
+	// The call ends early only when every submitter has given up.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	live := len(subs)
+	for _, s := range subs {
+		stop := context.AfterFunc(s.ctx, func() {
+			mu.Lock()
+			defer mu.Unlock()
+			if live--; live == 0 {
+				cancel()
+			}
+		})
+		defer stop()
+	}
+	var recs []salesforce.Record
+	for _, s := range subs {
+		recs = append(recs, s.recs...)
+	}
+	res, err := c.sf.UpsertCollection(ctx, c.object, c.extField, recs, salesforce.WriteOptions{})
+	if err == nil && len(res) != len(recs) {
+		err = fmt.Errorf("upsert: %d results for %d records", len(res), len(recs))
+	}
+	if err != nil && len(subs) > 1 && salesforce.ClassOf(err) == salesforce.ClassPermanent {
+		for _, s := range subs {
+			go c.send([]*submission{s})
+		}
+		return
+	}
+	off := 0
+	for _, s := range subs {
+		if err != nil {
+			s.err = err
+		} else {
+			s.res = res[off : off+len(s.recs)]
+		}
+		off += len(s.recs)
+		close(s.done)
+	}
+}

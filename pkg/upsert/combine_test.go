@@ -1,0 +1,243 @@
+package upsert
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/contactsync/contactsync/pkg/salesforce"
+	"github.com/contactsync/contactsync/pkg/sfsim"
+)
+
+func emulator(t *testing.T) (*sfsim.Server, *salesforce.Client) {
+	t.Helper()
+	srv, err := sfsim.New(sfsim.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	sf, err := salesforce.New(context.Background(), salesforce.Config{LoginURL: srv.URL(), ClientID: "contactsync", ClientSecret: "contactsync-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sf.Close)
+	return srv, sf
+}
+
+// manualClock moves only when the test says so.
+type manualClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []manualTimer
+}
+
+type manualTimer struct {
+	at time.Time
+	ch chan time.Time
+}
+
+func (m *manualClock) Now() time.Time { m.mu.Lock(); defer m.mu.Unlock(); return m.now }
+
+// At fires once the clock reaches t (at once if it has).
+func (m *manualClock) At(t time.Time) <-chan time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	if !t.After(m.now) {
+		ch <- m.now
+	} else {
+		m.timers = append(m.timers, manualTimer{t, ch})
+	}
+	return ch
+}
+
+// Advance moves time on and fires the timers it reaches.
+func (m *manualClock) Advance(d time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.now = m.now.Add(d)
+	keep := m.timers[:0]
+	for _, t := range m.timers {
+		if t.at.After(m.now) {
+			keep = append(keep, t)
+		} else {
+			t.ch <- m.now
+		}
+	}
+	m.timers = keep
+}
+
+// waitQueued waits until n records are queued.
+func waitQueued(c *combiner, n int) {
+	for {
+		c.mu.Lock()
+		q := c.queued
+		c.mu.Unlock()
+		if q == n {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+func recs(prefix string, n int) []salesforce.Record {
+	out := make([]salesforce.Record, n)
+	for i := range out {
+		out[i] = salesforce.Record{"LastName": "C", "External_Contact_ID__c": fmt.Sprintf("%s-%d", prefix, i)}
+	}
+	return out
+}
+
+func upsertCalls(srv *sfsim.Server) int64 {
+	return srv.Stats().Routes["PATCH /composite/sobjects/{type}/{field}"]
+}
+
+// Batches of several partitions go out as one call once together they fill
+// it, and each gets back the results of its own records.
+func TestCombinerSharesOneCallAcrossPartitions(t *testing.T) {
+	srv, sf := emulator(t)
+	clock := &manualClock{now: time.Now()}
+	c := newCombiner(sf, "Contact", "External_Contact_ID__c", 10, time.Hour)
+	c.now, c.at = clock.Now, clock.At
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.run(ctx)
+	var wg sync.WaitGroup
+	results := make([][]salesforce.SaveResult, 4)
+	for p, n := range []int{3, 3, 2, 2} {
+		wg.Go(func() {
+			res, err := c.upsert(ctx, recs(fmt.Sprintf("P%d", p), n), clock.Now())
+			if err != nil {
+				t.Error(err)
+			}
+			results[p] = res
+		})
+	}
+	wg.Wait()
+	if got := upsertCalls(srv); got != 1 {
+		t.Fatalf("%d upsert calls for 10 records of 4 partitions, want 1", got)
+	}
+	for p, n := range []int{3, 3, 2, 2} {
+		if len(results[p]) != n {
+			t.Fatalf("partition %d got %d results for %d records", p, len(results[p]), n)
+		}
+		for _, r := range results[p] {
+			if !r.Success || !r.Created {
+				t.Fatalf("partition %d: %+v", p, r)
+			}
+		}
+	}
+	if n := len(srv.Records("Contact")); n != 10 {
+		t.Fatalf("%d contacts, want 10", n)
+	}
+}
+
+// A call that is not full waits for the freshness budget, and goes out when
+// its oldest delta has waited SYNC_MAX_DELAY, not later.
+func TestCombinerSendsWhenTheOldestDeltaHasWaitedMaxDelay(t *testing.T) {
+	srv, sf := emulator(t)
+	clock := &manualClock{now: time.Now()}
+	c := newCombiner(sf, "Contact", "External_Contact_ID__c", 200, 5*time.Second)
+	c.now, c.at = clock.Now, clock.At
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.run(ctx)
+	done := make(chan error, 1)
+	t0 := clock.Now()
+	go func() {
+		_, err := c.upsert(ctx, recs("A", 1), t0)
+		done <- err
+	}()
+	waitQueued(c, 1)
+	// Until the budget is spent nothing is sent, however often the timer is asked.
+	for range 3 {
+		clock.Advance(time.Second)
+		select {
+		case err := <-done:
+			t.Fatalf("sent after %v of a 5s budget (err %v)", 3*time.Second, err)
+		default:
+		}
+	}
+	if got := upsertCalls(srv); got != 0 {
+		t.Fatalf("%d calls before the budget was spent", got)
+	}
+	clock.Advance(2 * time.Second) // the budget is spent
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := upsertCalls(srv); got != 1 {
+		t.Fatalf("%d calls once the budget was spent, want 1", got)
+	}
+	// A delta published long ago (a backlog, a redelivery) is due at once.
+	if _, err := c.upsert(ctx, recs("B", 1), clock.Now().Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got := upsertCalls(srv); got != 2 {
+		t.Fatalf("%d calls, want 2", got)
+	}
+}
+
+// A submitter that gives up (lease lost) before its call goes out is not
+// sent; the others are.
+func TestCombinerDropsAbandonedSubmissions(t *testing.T) {
+	srv, sf := emulator(t)
+	clock := &manualClock{now: time.Now()}
+	c := newCombiner(sf, "Contact", "External_Contact_ID__c", 200, time.Second)
+	c.now, c.at = clock.Now, clock.At
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.run(ctx)
+	lost, lose := context.WithCancel(ctx)
+	errs := make(chan error, 2)
+	go func() { _, err := c.upsert(lost, recs("LOST", 2), clock.Now()); errs <- err }()
+	go func() { _, err := c.upsert(ctx, recs("KEPT", 2), clock.Now()); errs <- err }()
+	waitQueued(c, 4)
+	lose()
+	if err := <-errs; err == nil {
+		t.Fatal("the abandoned submission reported success")
+	}
+	clock.Advance(2 * time.Second)
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range srv.Records("Contact") {
+		if x, _ := r["External_Contact_ID__c"].(string); len(x) > 4 && x[:4] == "LOST" {
+			t.Fatalf("abandoned record %s was written", x)
+		}
+	}
+	if n := len(srv.Records("Contact")); n != 2 {
+		t.Fatalf("%d contacts, want the 2 kept", n)
+	}
+}
+
+// When Salesforce refuses a combined call as a whole (an unknown field in one
+// partition's record), every other partition's records still get written:
+// the refusal reaches only the submitter that caused it.
+func TestCombinerIsolatesAWholeCallRefusal(t *testing.T) {
+	srv, sf := emulator(t)
+	clock := &manualClock{now: time.Now()}
+	c := newCombiner(sf, "Contact", "External_Contact_ID__c", 6, time.Hour)
+	c.now, c.at = clock.Now, clock.At
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.run(ctx)
+	bad := recs("BAD", 3)
+	bad[1]["Shoe_Size__c"] = 42
+	var wg sync.WaitGroup
+	var goodErr, badErr error
+	wg.Go(func() { _, goodErr = c.upsert(ctx, recs("GOOD", 3), clock.Now()) })
+	wg.Go(func() { _, badErr = c.upsert(ctx, bad, clock.Now()) })
+	wg.Wait()
+	if goodErr != nil {
+		t.Fatalf("the innocent partition got %v", goodErr)
+	}
+	if salesforce.ClassOf(badErr) != salesforce.ClassPermanent {
+		t.Fatalf("the culprit got %v, want the permanent refusal", badErr)
+	}
+	if n := len(srv.Records("Contact")); n != 3 {
+		t.Fatalf("%d contacts, want the 3 good ones", n)
+	}
+}
