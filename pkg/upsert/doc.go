@@ -1,20 +1,29 @@
-// Package upsert is the upsert worker: it owns a share of the CONTACTS
-// partitions, pulls deltas in batches, and writes them to Salesforce with one
-// sObject Collections upsert per batch.
+// Package upsert is the upsert worker: it holds leases on a share of the
+// CONTACTS partitions, pulls their deltas in batches, and writes them to
+// Salesforce with shared sObject Collections upserts.
 //
-// Per batch (DESIGN.md "Upsert worker"):
+// One delta, top to bottom (DESIGN.md "Upsert worker"):
 //
-//  1. Fetch up to BatchSize deltas from the partition's pinned consumer.
-//  2. Decode and validate; a malformed delta goes to the DLQ with its reason.
-//  3. Drop deltas whose version is not newer than the last one applied for
-//     the external ID (contact_state KV), and fold the deltas of one contact
-//     into a single write (fields merged in version order, newest wins).
-//  4. Send one upsert by external ID (allOrNone=false) and act per record:
-//     success → record state and ack; duplicate refusal → conflict policy
-//     (pkg/conflict); transient → retry those records with backoff, keeping
-//     the partition's order; permanent → DLQ with Salesforce's error.
+//  1. partition.go: a partition loop waits for the partition's lease
+//     (pkg/fleet), then fetches up to BatchSize deltas at a time; at most one
+//     batch per partition is in flight.
+//  2. process.go (process): decode and validate (a malformed delta is
+//     decided dead-lettered); renew the lease and read contact state from a
+//     replica proven current (state.go); drop deltas not newer than the
+//     last applied version and fold the rest per contact (batch.go).
+//  3. process.go (write, attempt): send the writes, each carrying
+//     Sync_Version__c, through the combiner (combine.go), which puts the
+//     batches of all held partitions into one call, sent when full or when
+//     its oldest delta has waited MaxDelay. Per record: success → applied;
+//     Salesforce's version rule refusing an older version → stale;
+//     duplicate refusal → conflict policy (pkg/conflict); transient →
+//     retried with backoff, keeping the partition's order; permanent → dead
+//     letter with Salesforce's error.
+//  4. process.go (settle), the only place with side effects: publish
+//     conflict events and dead letters, save state (compare-and-set) only
+//     for writes that fully settled, then ack, term or nak.
 //
-// Only the runner (partition loop) acks, terms or naks messages; the batch
-// processor returns decisions. A partition processes one batch at a time,
-// so one contact's deltas are applied in order.
+// Everything a batch does runs under its partition's lease: when the lease
+// ends (lost, expired, shutdown) the batch stops and its undecided deltas
+// are nak'ed for whoever holds the partition next.
 package upsert
