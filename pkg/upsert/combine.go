@@ -14,7 +14,8 @@ import (
 // shared sObject Collections calls of up to size records, so the cost per
 // delta does not depend on how deltas spread over partitions or arrive in
 // time. A call goes out when it is full or when the oldest delta in it has
-// waited maxDelay (SYNC_MAX_DELAY), whichever is first.
+// waited the freshness budget (SYNC_MAX_DELAY, stretched under API
+// pressure by budget), whichever is first.
 //
 // Order per contact holds: a partition has at most one batch in flight and
 // submits each of its writes once per attempt, a contact belongs to one
@@ -33,7 +34,7 @@ type combiner struct {
 	object   string
 	extField string
 	size     int
-	maxDelay time.Duration
+	delay    func() time.Duration // the freshness budget now (see budget)
 	now      func() time.Time
 	at       func(time.Time) <-chan time.Time // fires at a deadline; tests inject a clock
 
@@ -53,8 +54,8 @@ type submission struct {
 	err      error
 }
 
-func newCombiner(sf Salesforce, object, extField string, size int, maxDelay time.Duration) *combiner {
-	return &combiner{sf: sf, object: object, extField: extField, size: size, maxDelay: maxDelay,
+func newCombiner(sf Salesforce, object, extField string, size int, delay func() time.Duration) *combiner {
+	return &combiner{sf: sf, object: object, extField: extField, size: size, delay: delay,
 		now: time.Now, at: func(t time.Time) <-chan time.Time { return time.After(time.Until(t)) }, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 }
 
@@ -93,7 +94,7 @@ func (c *combiner) run(ctx context.Context) {
 // upsert writes recs in the next shared call and returns their results.
 // oldest is when the oldest delta among them was published.
 func (c *combiner) upsert(ctx context.Context, recs []salesforce.Record, oldest time.Time) ([]salesforce.SaveResult, error) {
-	s := &submission{ctx: ctx, recs: recs, deadline: oldest.Add(c.maxDelay), done: make(chan struct{})}
+	s := &submission{ctx: ctx, recs: recs, deadline: oldest.Add(c.delay()), done: make(chan struct{})}
 	c.mu.Lock()
 	select {
 	case <-c.stopped:

@@ -70,6 +70,8 @@ func (m *manualClock) Advance(d time.Duration) {
 	m.timers = keep
 }
 
+func fixed(d time.Duration) func() time.Duration { return func() time.Duration { return d } }
+
 // waitQueued waits until n records are queued.
 func waitQueued(c *combiner, n int) {
 	for {
@@ -100,7 +102,7 @@ func upsertCalls(srv *sfsim.Server) int64 {
 func TestCombinerSharesOneCallAcrossPartitions(t *testing.T) {
 	srv, sf := emulator(t)
 	clock := &manualClock{now: time.Now()}
-	c := newCombiner(sf, "Contact", "External_Contact_ID__c", 10, time.Hour)
+	c := newCombiner(sf, "Contact", "External_Contact_ID__c", 10, fixed(time.Hour))
 	c.now, c.at = clock.Now, clock.At
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -140,7 +142,7 @@ func TestCombinerSharesOneCallAcrossPartitions(t *testing.T) {
 func TestCombinerSendsWhenTheOldestDeltaHasWaitedMaxDelay(t *testing.T) {
 	srv, sf := emulator(t)
 	clock := &manualClock{now: time.Now()}
-	c := newCombiner(sf, "Contact", "External_Contact_ID__c", 200, 5*time.Second)
+	c := newCombiner(sf, "Contact", "External_Contact_ID__c", 200, fixed(5*time.Second))
 	c.now, c.at = clock.Now, clock.At
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -185,7 +187,7 @@ func TestCombinerSendsWhenTheOldestDeltaHasWaitedMaxDelay(t *testing.T) {
 func TestCombinerDropsAbandonedSubmissions(t *testing.T) {
 	srv, sf := emulator(t)
 	clock := &manualClock{now: time.Now()}
-	c := newCombiner(sf, "Contact", "External_Contact_ID__c", 200, time.Second)
+	c := newCombiner(sf, "Contact", "External_Contact_ID__c", 200, fixed(time.Second))
 	c.now, c.at = clock.Now, clock.At
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -219,7 +221,7 @@ func TestCombinerDropsAbandonedSubmissions(t *testing.T) {
 func TestCombinerIsolatesAWholeCallRefusal(t *testing.T) {
 	srv, sf := emulator(t)
 	clock := &manualClock{now: time.Now()}
-	c := newCombiner(sf, "Contact", "External_Contact_ID__c", 6, time.Hour)
+	c := newCombiner(sf, "Contact", "External_Contact_ID__c", 6, fixed(time.Hour))
 	c.now, c.at = clock.Now, clock.At
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

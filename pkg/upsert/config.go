@@ -25,6 +25,14 @@ type Config struct {
 	// it was published. Longer means fuller calls (fewer API calls per delta
 	// at low arrival rates), shorter means fresher data. Default 2s.
 	MaxDelay time.Duration `envconfig:"SYNC_MAX_DELAY" default:"2s" desc:"freshness budget: a Salesforce call goes out when full or when its oldest delta has waited this long"`
+	// MaxDelayCap bounds how far MaxDelay stretches when the org's projected
+	// daily API use exceeds APIBudget. Default 1m.
+	MaxDelayCap time.Duration `envconfig:"SYNC_MAX_DELAY_CAP" default:"1m" desc:"how far SYNC_MAX_DELAY may stretch under API pressure"`
+	// APIBudget is the share (0..1] of the org's daily API allocation this
+	// fleet may use; when the org's recent call rate projects above it over
+	// a day, the freshness budget stretches (fuller calls, fewer of them).
+	// Default 1.
+	APIBudget float64 `envconfig:"SF_API_BUDGET" default:"1" desc:"share of the daily API allocation this fleet may use before it stretches SYNC_MAX_DELAY"`
 	// Object is the sObject written. Default "Contact".
 	Object string `envconfig:"SYNC_OBJECT" default:"Contact" desc:"sObject written"`
 	// ExternalIDField is the upsert key. Default "External_Contact_ID__c".
@@ -62,6 +70,7 @@ type Config struct {
 const (
 	DefaultLeaseTTL     = 10 * time.Second
 	DefaultMaxDelay     = 2 * time.Second
+	DefaultMaxDelayCap  = time.Minute
 	DefaultVersionField = "Sync_Version__c"
 )
 
@@ -81,6 +90,10 @@ func (c *Config) setDefaults() {
 	def(&c.MaxDeliver, 20)
 	defd(&c.Linger, 25*time.Millisecond)
 	defd(&c.MaxDelay, DefaultMaxDelay)
+	defd(&c.MaxDelayCap, DefaultMaxDelayCap)
+	if c.APIBudget == 0 {
+		c.APIBudget = 1
+	}
 	defd(&c.AckWait, 30*time.Second)
 	defd(&c.LeaseTTL, DefaultLeaseTTL)
 	defd(&c.Heartbeat, 2*time.Second)
@@ -124,6 +137,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("upsert: Object (SYNC_OBJECT) = %q, want an sObject API name", c.Object)
 	case c.MaxDelay < 0 || c.MaxDelay > 10*time.Minute:
 		return fmt.Errorf("upsert: MaxDelay (SYNC_MAX_DELAY) = %v, want 1ms..10m", c.MaxDelay)
+	case c.MaxDelayCap < c.MaxDelay:
+		return fmt.Errorf("upsert: MaxDelayCap (SYNC_MAX_DELAY_CAP) = %v, want >= SYNC_MAX_DELAY (%v)", c.MaxDelayCap, c.MaxDelay)
+	case c.APIBudget <= 0 || c.APIBudget > 1:
+		return fmt.Errorf("upsert: APIBudget (SF_API_BUDGET) = %v, want (0, 1]", c.APIBudget)
 	case c.LeaseTTL < time.Second:
 		return fmt.Errorf("upsert: LeaseTTL (SYNC_LEASE_TTL) = %v, want >= 1s", c.LeaseTTL)
 	}

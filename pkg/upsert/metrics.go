@@ -9,6 +9,19 @@ type Metrics struct {
 	deltas     *prometheus.CounterVec
 	batch      prometheus.Histogram
 	partitions prometheus.Gauge
+	delay      prometheus.Gauge
+	projected  prometheus.Gauge
+	exhausted  prometheus.Gauge
+}
+
+// budget publishes the freshness budget and the API forecast.
+func (m *Metrics) budget(f forecast) {
+	if m == nil {
+		return
+	}
+	m.delay.Set(f.Delay.Seconds())
+	m.projected.Set(f.ProjectedShare)
+	m.exhausted.Set(f.ExhaustedIn.Seconds())
 }
 
 // NewMetrics registers the upserter's series with reg.
@@ -25,6 +38,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "contactsync_partitions_owned", Help: "Partitions this process currently consumes.",
 		}),
 	}
-	reg.MustRegister(m.deltas, m.batch, m.partitions)
+	m.delay = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "contactsync_freshness_budget_seconds", Help: "How long a Salesforce call may wait to fill up now (SYNC_MAX_DELAY, stretched under API pressure).",
+	})
+	m.projected = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "contactsync_sf_api_projected_daily_ratio", Help: "The org's recent API call rate projected over a day, as a share of the daily allocation.",
+	})
+	m.exhausted = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "contactsync_sf_api_exhausted_in_seconds", Help: "When the daily API allocation runs out at the recent rate (0 = not in sight).",
+	})
+	reg.MustRegister(m.deltas, m.batch, m.partitions, m.delay, m.projected, m.exhausted)
 	return m
 }

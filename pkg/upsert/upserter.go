@@ -57,6 +57,7 @@ type Upserter struct {
 	log      *zap.Logger
 	state    *stateStore
 	combiner *combiner
+	budget   *budget
 	leases   jetstream.KeyValue // partition leases, in the state bucket (see stateStore)
 
 	stream jetstream.Stream
@@ -180,7 +181,9 @@ func (u *Upserter) Start(ctx context.Context) error {
 	// From here Run owns the membership (and closes its watch).
 	u.member = member
 	u.hardCtx, u.hardCancel = context.WithCancel(context.Background())
-	u.combiner = newCombiner(u.d.Salesforce, u.cfg.Object, u.cfg.ExternalIDField, u.cfg.BatchSize, u.cfg.MaxDelay)
+	u.budget = newBudget(u.d.Salesforce.Usage, u.cfg.APIBudget, u.cfg.MaxDelay, u.cfg.MaxDelayCap, u.log)
+	u.budget.metrics = u.d.Metrics
+	u.combiner = newCombiner(u.d.Salesforce, u.cfg.Object, u.cfg.ExternalIDField, u.cfg.BatchSize, u.budget.delay)
 	go u.combiner.run(u.hardCtx) // outlives the partition loops: Stop waits for it last
 	softCtx, softCancel := context.WithCancel(u.hardCtx)
 	u.softCancel = softCancel
