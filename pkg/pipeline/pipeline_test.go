@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 }
 
 func fastUpsert() upsert.Config {
-	return upsert.Config{Heartbeat: 200 * time.Millisecond, LeaseTTL: 2 * time.Second, AckWait: 5 * time.Second,
+	return upsert.Config{Heartbeat: 200 * time.Millisecond, LeaseTTL: 2 * time.Second, AckWait: 5 * time.Second, MaxDelay: 200 * time.Millisecond,
 		LimitCheckInterval: 200 * time.Millisecond, ShutdownTimeout: 5 * time.Second}
 }
 

@@ -47,7 +47,7 @@ func nodeLoss(t *testing.T, victim string) {
 		return nc
 	}
 	stats := &upsert.Stats{}
-	cfg := upsert.Config{AckWait: 3 * time.Second, LeaseTTL: 2 * time.Second, Heartbeat: 300 * time.Millisecond, ShutdownTimeout: 5 * time.Second}
+	cfg := upsert.Config{AckWait: 3 * time.Second, MaxDelay: 200 * time.Millisecond, LeaseTTL: 2 * time.Second, Heartbeat: 300 * time.Millisecond, ShutdownTimeout: 5 * time.Second}
 	for _, m := range []string{"a", "b"} {
 		cfg.Member = m
 		u, err := upsert.New(cfg, upsert.Deps{NATS: connect(m), Salesforce: sf, Resolver: conflict.NewResolver(sf, conflict.Config{}, nil), Stats: stats})

@@ -92,8 +92,11 @@ func (c *combiner) run(ctx context.Context) {
 }
 
 // upsert writes recs in the next shared call and returns their results.
-// oldest is when the oldest delta among them was published.
-func (c *combiner) upsert(ctx context.Context, recs []salesforce.Record, oldest time.Time) ([]salesforce.SaveResult, error) {
+// oldest is when the oldest delta among them was published. While it waits,
+// alive is called every aliveEvery (nil = never): the caller tells
+// JetStream its deltas are in progress, so a long freshness budget does not
+// run into AckWait.
+func (c *combiner) upsert(ctx context.Context, recs []salesforce.Record, oldest time.Time, alive func(), aliveEvery time.Duration) ([]salesforce.SaveResult, error) {
 	s := &submission{ctx: ctx, recs: recs, deadline: oldest.Add(c.delay()), done: make(chan struct{})}
 	c.mu.Lock()
 	select {
@@ -112,17 +115,27 @@ func (c *combiner) upsert(ctx context.Context, recs []salesforce.Record, oldest 
 	case c.wake <- struct{}{}:
 	default:
 	}
-	select {
-	case <-s.done:
-		return s.res, s.err
-	case <-ctx.Done():
-		c.mu.Lock()
-		if i := slices.Index(c.queue, s); i >= 0 { // not sent yet: drop it
-			c.queue = slices.Delete(c.queue, i, i+1)
-			c.queued -= len(recs)
+	var beat <-chan time.Time
+	if alive != nil && aliveEvery > 0 {
+		t := time.NewTicker(aliveEvery)
+		defer t.Stop()
+		beat = t.C
+	}
+	for {
+		select {
+		case <-s.done:
+			return s.res, s.err
+		case <-beat:
+			alive()
+		case <-ctx.Done():
+			c.mu.Lock()
+			if i := slices.Index(c.queue, s); i >= 0 { // not sent yet: drop it
+				c.queue = slices.Delete(c.queue, i, i+1)
+				c.queued -= len(recs)
+			}
+			c.mu.Unlock()
+			return nil, ctx.Err()
 		}
-		c.mu.Unlock()
-		return nil, ctx.Err()
 	}
 }
 

@@ -111,7 +111,7 @@ func TestCombinerSharesOneCallAcrossPartitions(t *testing.T) {
 	results := make([][]salesforce.SaveResult, 4)
 	for p, n := range []int{3, 3, 2, 2} {
 		wg.Go(func() {
-			res, err := c.upsert(ctx, recs(fmt.Sprintf("P%d", p), n), clock.Now())
+			res, err := c.upsert(ctx, recs(fmt.Sprintf("P%d", p), n), clock.Now(), nil, 0)
 			if err != nil {
 				t.Error(err)
 			}
@@ -150,7 +150,7 @@ func TestCombinerSendsWhenTheOldestDeltaHasWaitedMaxDelay(t *testing.T) {
 	done := make(chan error, 1)
 	t0 := clock.Now()
 	go func() {
-		_, err := c.upsert(ctx, recs("A", 1), t0)
+		_, err := c.upsert(ctx, recs("A", 1), t0, nil, 0)
 		done <- err
 	}()
 	waitQueued(c, 1)
@@ -174,7 +174,7 @@ func TestCombinerSendsWhenTheOldestDeltaHasWaitedMaxDelay(t *testing.T) {
 		t.Fatalf("%d calls once the budget was spent, want 1", got)
 	}
 	// A delta published long ago (a backlog, a redelivery) is due at once.
-	if _, err := c.upsert(ctx, recs("B", 1), clock.Now().Add(-time.Minute)); err != nil {
+	if _, err := c.upsert(ctx, recs("B", 1), clock.Now().Add(-time.Minute), nil, 0); err != nil {
 		t.Fatal(err)
 	}
 	if got := upsertCalls(srv); got != 2 {
@@ -194,8 +194,8 @@ func TestCombinerDropsAbandonedSubmissions(t *testing.T) {
 	go c.run(ctx)
 	lost, lose := context.WithCancel(ctx)
 	errs := make(chan error, 2)
-	go func() { _, err := c.upsert(lost, recs("LOST", 2), clock.Now()); errs <- err }()
-	go func() { _, err := c.upsert(ctx, recs("KEPT", 2), clock.Now()); errs <- err }()
+	go func() { _, err := c.upsert(lost, recs("LOST", 2), clock.Now(), nil, 0); errs <- err }()
+	go func() { _, err := c.upsert(ctx, recs("KEPT", 2), clock.Now(), nil, 0); errs <- err }()
 	waitQueued(c, 4)
 	lose()
 	if err := <-errs; err == nil {
@@ -230,8 +230,8 @@ func TestCombinerIsolatesAWholeCallRefusal(t *testing.T) {
 	bad[1]["Shoe_Size__c"] = 42
 	var wg sync.WaitGroup
 	var goodErr, badErr error
-	wg.Go(func() { _, goodErr = c.upsert(ctx, recs("GOOD", 3), clock.Now()) })
-	wg.Go(func() { _, badErr = c.upsert(ctx, bad, clock.Now()) })
+	wg.Go(func() { _, goodErr = c.upsert(ctx, recs("GOOD", 3), clock.Now(), nil, 0) })
+	wg.Go(func() { _, badErr = c.upsert(ctx, bad, clock.Now(), nil, 0) })
 	wg.Wait()
 	if goodErr != nil {
 		t.Fatalf("the innocent partition got %v", goodErr)
@@ -241,5 +241,30 @@ func TestCombinerIsolatesAWholeCallRefusal(t *testing.T) {
 	}
 	if n := len(srv.Records("Contact")); n != 3 {
 		t.Fatalf("%d contacts, want the 3 good ones", n)
+	}
+}
+
+// While a submission waits out a long freshness budget, its deltas are
+// reported in progress, so AckWait does not redeliver them meanwhile.
+func TestCombinerKeepsWaitingDeltasInProgress(t *testing.T) {
+	_, sf := emulator(t)
+	clock := &manualClock{now: time.Now()}
+	c := newCombiner(sf, "Contact", "External_Contact_ID__c", 200, fixed(time.Hour))
+	c.now, c.at = clock.Now, clock.At
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.run(ctx)
+	beats := make(chan struct{}, 100)
+	wctx, stop := context.WithCancel(ctx)
+	errs := make(chan error, 1)
+	go func() {
+		_, err := c.upsert(wctx, recs("W", 1), clock.Now(), func() { beats <- struct{}{} }, time.Millisecond)
+		errs <- err
+	}()
+	<-beats
+	<-beats
+	stop()
+	if err := <-errs; err == nil {
+		t.Fatal("an abandoned wait reported success")
 	}
 }

@@ -23,8 +23,8 @@ type Config struct {
 	// batches of every partition this member holds and goes out when it has
 	// BatchSize records or when its oldest delta has waited this long since
 	// it was published. Longer means fuller calls (fewer API calls per delta
-	// at low arrival rates), shorter means fresher data. Default 2s.
-	MaxDelay time.Duration `envconfig:"SYNC_MAX_DELAY" default:"2s" desc:"freshness budget: a Salesforce call goes out when full or when its oldest delta has waited this long"`
+	// at low arrival rates), shorter means fresher data. Default 5s.
+	MaxDelay time.Duration `envconfig:"SYNC_MAX_DELAY" default:"5s" desc:"freshness budget: a Salesforce call goes out when full or when its oldest delta has waited this long"`
 	// MaxDelayCap bounds how far MaxDelay stretches when the org's projected
 	// daily API use exceeds APIBudget. Default 1m.
 	MaxDelayCap time.Duration `envconfig:"SYNC_MAX_DELAY_CAP" default:"1m" desc:"how far SYNC_MAX_DELAY may stretch under API pressure"`
@@ -69,7 +69,7 @@ type Config struct {
 // Defaults that other packages show or build on.
 const (
 	DefaultLeaseTTL     = 10 * time.Second
-	DefaultMaxDelay     = 2 * time.Second
+	DefaultMaxDelay     = 5 * time.Second
 	DefaultMaxDelayCap  = time.Minute
 	DefaultVersionField = "Sync_Version__c"
 )
@@ -137,6 +137,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("upsert: Object (SYNC_OBJECT) = %q, want an sObject API name", c.Object)
 	case c.MaxDelay < 0 || c.MaxDelay > 10*time.Minute:
 		return fmt.Errorf("upsert: MaxDelay (SYNC_MAX_DELAY) = %v, want 1ms..10m", c.MaxDelay)
+	case c.MaxDelay >= c.AckWait:
+		return fmt.Errorf("upsert: MaxDelay (SYNC_MAX_DELAY) = %v, want below SYNC_ACK_WAIT (%v)", c.MaxDelay, c.AckWait)
 	case c.MaxDelayCap < c.MaxDelay:
 		return fmt.Errorf("upsert: MaxDelayCap (SYNC_MAX_DELAY_CAP) = %v, want >= SYNC_MAX_DELAY (%v)", c.MaxDelayCap, c.MaxDelay)
 	case c.APIBudget <= 0 || c.APIBudget > 1:

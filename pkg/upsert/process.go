@@ -354,7 +354,7 @@ func (b *batchRun) attempt(ctx context.Context, ws []*write) ([]*write, error) {
 		r[u.cfg.ExternalIDField] = w.newest.delta.ExternalID
 		recs[i] = r
 	}
-	out, err := u.combiner.upsert(ctx, recs, b.oldest(ws))
+	out, err := u.combiner.upsert(ctx, recs, b.oldest(ws), b.inProgress, u.cfg.AckWait/3)
 	if err != nil {
 		return ws, err
 	}

@@ -58,7 +58,7 @@ func newEnv(t *testing.T, sfcfg sfsim.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := upsert.Config{AckWait: 3 * time.Second, LeaseTTL: 2 * time.Second, Heartbeat: 300 * time.Millisecond,
+	cfg := upsert.Config{AckWait: 3 * time.Second, MaxDelay: 200 * time.Millisecond, LeaseTTL: 2 * time.Second, Heartbeat: 300 * time.Millisecond,
 		LimitCheckInterval: 200 * time.Millisecond, ShutdownTimeout: 5 * time.Second, RecordRetryMaxElapsed: 20 * time.Second}
 	e := &env{t: t, ns: ns, js: js, srv: srv, sf: sf, stats: &upsert.Stats{}, cfg: cfg}
 	e.gate = upsert.NewGate(sf, 0.9, cfg.LimitCheckInterval, nil)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/contactsync/contactsync/pkg/delta"
 	"github.com/contactsync/contactsync/pkg/synth"
+	"github.com/contactsync/contactsync/pkg/upsert"
 )
 
 // The scenarios --only can pick.
@@ -24,9 +25,10 @@ const (
 	scBaseline    = "baseline"    // 4, 5
 	scMemory      = "memory"      // 7
 	scConflicts   = "conflicts"   // 8
+	scSteady      = "steady"      // 9
 )
 
-var allScenarios = []string{scCeiling, scContactsync, scBaseline, scMemory, scConflicts}
+var allScenarios = []string{scCeiling, scContactsync, scBaseline, scMemory, scConflicts, scSteady}
 
 // Options select and size the scenarios. Zero values take the defaults.
 type Options struct {
@@ -220,6 +222,33 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			rep.Targets = append(rep.Targets, Target{
 				Name:   fmt.Sprintf("conflict batch, policy %s, %s: calls beyond the upsert", c.Policy, c.Segments),
 				Figure: fmt.Sprintf("%d (+%d by the reconciler)", c.Beyond, c.Reconciler), Target: "≤ 3", Met: c.Beyond <= 3})
+		}
+	}
+	if o.want(scSteady) {
+		// The same arrival rates with a freshness budget of 1 ms (each
+		// partition's batch goes out alone, as before shared calls) and of
+		// the default 2 s, in one run, so the ratio compares like with like.
+		dur := 30 * time.Second
+		if o.Quick {
+			dur = 5 * time.Second
+		}
+		for _, rate := range []int{20, 200} {
+			var pair [2]SteadyRow
+			for i, md := range []time.Duration{time.Millisecond, upsert.DefaultMaxDelay} {
+				o.logf("9/9 steady arrival: %d deltas/s for %v, 2 upserters, emulator at 50 ms, SYNC_MAX_DELAY %v", rate, dur, md)
+				r, err := runSteady(ctx, rate, dur, md, 50)
+				if err != nil {
+					return nil, fmt.Errorf("steady %d/s: %w", rate, err)
+				}
+				o.logf("  %.1f calls per 1,000 deltas, p99 %v", r.Per1k, r.P99)
+				pair[i] = r
+				rep.Steady = append(rep.Steady, r)
+			}
+			rep.Targets = append(rep.Targets, Target{
+				Name:   fmt.Sprintf("steady %d deltas/s: calls per 1,000 deltas, SYNC_MAX_DELAY 2s vs 1ms", rate),
+				Figure: fmt.Sprintf("%.1f vs %.1f (%.1f× fewer); p99 %s", pair[1].Per1k, pair[0].Per1k, pair[0].Per1k/max(pair[1].Per1k, 0.001), ms(pair[1].P99)),
+				Target: map[int]string{20: "≤ 25, p99 ≤ 3 s", 200: "≤ 6, p99 ≤ 3 s"}[rate],
+				Met:    pair[1].Per1k <= map[int]float64{20: 25, 200: 6}[rate] && pair[1].P99 <= upsert.DefaultMaxDelay+time.Second})
 		}
 	}
 	rep.Elapsed = time.Since(start)

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/contactsync/contactsync/pkg/bus"
+	"github.com/contactsync/contactsync/pkg/conflict"
+	"github.com/contactsync/contactsync/pkg/delta"
+	"github.com/contactsync/contactsync/pkg/salesforce"
+	"github.com/contactsync/contactsync/pkg/sfsim"
+	"github.com/contactsync/contactsync/pkg/upsert"
+)
+
+// SteadyRow is one steady-arrival run: deltas published at a fixed rate,
+// as users' sources send them, instead of a backlog.
+type SteadyRow struct {
+	Rate      int           // deltas per second
+	MaxDelay  time.Duration // SYNC_MAX_DELAY of the run
+	Deltas    int
+	Calls     int64 // Contact upserts (the start-up check excluded)
+	Per1k     float64
+	P50, P99  time.Duration // publish → Salesforce write
+	LatencyMS int
+}
+
+// steadyUpserters is the fleet size of the steady runs: two members, as a
+// small deployment runs.
+const steadyUpserters = 2
+
+// runSteady publishes rate deltas per second for d (every contact gets two
+// versions, the second published first a tenth of the time, so the stale
+// path is exercised) to 2 upserters in this process against the emulator
+// at latencyMS per call, and counts the API calls per 1,000 deltas.
+func runSteady(ctx context.Context, rate int, d, maxDelay time.Duration, latencyMS int) (SteadyRow, error) {
+	row := SteadyRow{Rate: rate, MaxDelay: maxDelay, LatencyMS: latencyMS}
+	dir, err := os.MkdirTemp("", "bench-steady-")
+	if err != nil {
+		return row, err
+	}
+	defer os.RemoveAll(dir)
+	ns, err := bus.StartEmbedded(dir)
+	if err != nil {
+		return row, err
+	}
+	defer ns.Shutdown()
+	nc, err := nats.Connect(ns.ClientURL(), nats.Name("bench-steady"))
+	if err != nil {
+		return row, err
+	}
+	defer nc.Close()
+	js, err := bus.NewJetStream(nc)
+	if err != nil {
+		return row, err
+	}
+	if err := bus.Ensure(ctx, js, bus.Topology{}); err != nil {
+		return row, err
+	}
+	srv, err := sfsim.New(sfsim.Config{Faults: sfsim.Faults{LatencyMS: latencyMS}})
+	if err != nil {
+		return row, err
+	}
+	defer srv.Close()
+	sf, err := salesforce.New(ctx, salesforce.Config{LoginURL: srv.URL(), ClientID: "contactsync", ClientSecret: "contactsync-secret"})
+	if err != nil {
+		return row, err
+	}
+	defer sf.Close()
+	stats, lat := &upsert.Stats{}, &upsert.Latencies{}
+	for i := range steadyUpserters {
+		unc, err := nats.Connect(ns.ClientURL(), nats.Name(fmt.Sprintf("bench-steady-upserter-%d", i)))
+		if err != nil {
+			return row, err
+		}
+		defer unc.Close()
+		u, err := upsert.New(upsert.Config{Member: fmt.Sprintf("steady-%d", i), MaxDelay: maxDelay},
+			upsert.Deps{NATS: unc, Salesforce: sf, Resolver: conflict.NewResolver(sf, conflict.Config{}, nil), Stats: stats, Latencies: lat})
+		if err != nil {
+			return row, err
+		}
+		if err := u.Start(ctx); err != nil {
+			return row, err
+		}
+		defer u.Stop()
+	}
+	routes0 := srv.Stats().Routes
+	// Publish on a 10 ms tick, rate/100 per tick (carrying the remainder).
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	end := time.Now().Add(d)
+	base := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
+	carry, n := 0.0, 0
+	for time.Now().Before(end) {
+		select {
+		case <-ctx.Done():
+			return row, ctx.Err()
+		case <-tick.C:
+		}
+		carry += float64(rate) / 100
+		for ; carry >= 1; carry-- {
+			c := n / 2
+			v := int64(n%2 + 1)
+			if c%10 == 0 { // a tenth of the contacts: v2 before v1
+				v = 3 - v
+			}
+			dl := delta.Delta{Schema: delta.SchemaV1, ExternalID: fmt.Sprintf("ST-%06d", c), Segment: "emea", Version: base + v,
+				Fields: map[string]any{"LastName": "Steady", "Title": fmt.Sprintf("v%d", v)}}
+			b, _ := json.Marshal(dl)
+			if _, err := js.PublishAsync(dl.Subject(), b, jetstream.WithMsgID(dl.MsgID())); err != nil {
+				return row, err
+			}
+			n++
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(30 * time.Second):
+		return row, fmt.Errorf("publishes not acknowledged")
+	}
+	if err := waitFor(ctx, 2*time.Minute, func() bool { return stats.Snapshot().Done() >= int64(n) }); err != nil {
+		return row, fmt.Errorf("%d of %d done: %w", stats.Snapshot().Done(), n, err)
+	}
+	routes1 := srv.Stats().Routes
+	const upsertRoute = "PATCH /composite/sobjects/{type}/{field}"
+	row.Deltas = n
+	row.Calls = routes1[upsertRoute] - routes0[upsertRoute]
+	row.Per1k = 1000 * float64(row.Calls) / float64(n)
+	row.P50, row.P99 = lat.Percentile(0.5), lat.Percentile(0.99)
+	return row, nil
+}
