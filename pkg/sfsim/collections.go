@@ -127,6 +127,7 @@ func (s *Server) hCollCreate(c *call) *response {
 			return s.fail(ps[i].err)
 		}
 	}
+	c.recordLatency(len(b.Records))
 	w := c.writeOpts()
 	defer c.lock()()
 	tx := c.txn()
@@ -184,6 +185,7 @@ func (s *Server) hCollUpdate(c *call) *response {
 			return s.fail(ps[i].err)
 		}
 	}
+	c.recordLatency(len(b.Records))
 	w := c.writeOpts()
 	w.editByID = true
 	defer c.lock()()
@@ -269,6 +271,7 @@ func (s *Server) hCollUpsert(c *call) *response {
 			}
 		}
 	}
+	c.recordLatency(len(b.Records))
 	w := c.writeOpts()
 	defer c.lock()()
 	tx := c.txn()
@@ -328,6 +331,7 @@ func (s *Server) hCollDelete(c *call) *response {
 		return s.fail(errTooMany())
 	}
 	b := &collectionBody{AllOrNone: c.forceAllOrNone || strings.EqualFold(c.query.Get("allOrNone"), "true")}
+	c.recordLatency(len(ids))
 	defer c.lock()()
 	tx := c.txn()
 	mark := len(tx.undo)

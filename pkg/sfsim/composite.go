@@ -74,6 +74,7 @@ func (s *Server) hComposite(c *call) *response {
 		seen[sr.ReferenceID] = true
 	}
 
+	c.recordLatency(compositeRecords(b.CompositeRequest))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tx := &txn{}

@@ -1,6 +1,7 @@
 package sfsim
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -68,6 +69,12 @@ type Config struct {
 	Faults Faults
 	// Seed seeds fault randomness; 0 = 1.
 	Seed int64
+	// Sleep waits out the per-record latency of a write
+	// (Faults.LatencyPerRecordMS × its records) with the request's context;
+	// nil = a timer cut short when the request ends or the server closes.
+	// Tests set it to see the delay computed without waiting for it. (The
+	// per-call LatencyMS and JitterMS are always waited on a timer.)
+	Sleep func(ctx context.Context, d time.Duration)
 	// Logger receives start/stop and internal errors; nil = no logs.
 	Logger *zap.Logger
 }
@@ -76,6 +83,10 @@ type Config struct {
 type Faults struct {
 	LatencyMS int `json:"latency_ms"` // added to every data call
 	JitterMS  int `json:"jitter_ms"`  // plus a uniform random 0..JitterMS
+	// LatencyPerRecordMS (0..3000) is added per record a write submits, on
+	// top of LatencyMS; see Latency for what counts and the figures it is
+	// modelled on.
+	LatencyPerRecordMS int `json:"latency_per_record_ms"`
 	// ErrorRate (0..1) is drawn per record in collections writes (for
 	// UNABLE_TO_LOCK_ROW) and per request otherwise.
 	ErrorRate float64 `json:"error_rate"`
@@ -92,6 +103,8 @@ func (f Faults) validate() error {
 		return fmt.Errorf("faults: latency_ms %d out of range 0..600000", f.LatencyMS)
 	case f.JitterMS < 0 || f.JitterMS > 600000:
 		return fmt.Errorf("faults: jitter_ms %d out of range 0..600000", f.JitterMS)
+	case f.LatencyPerRecordMS < 0 || f.LatencyPerRecordMS > maxLatencyPerRecordMS:
+		return fmt.Errorf("faults: latency_per_record_ms (SFSIM_LATENCY_PER_RECORD_MS) %d out of range 0..%d", f.LatencyPerRecordMS, maxLatencyPerRecordMS)
 	case f.ErrorRate < 0 || f.ErrorRate > 1 || f.ErrorRate != f.ErrorRate:
 		return fmt.Errorf("faults: error_rate %v out of range 0..1", f.ErrorRate)
 	case f.DailyLimit < 0:

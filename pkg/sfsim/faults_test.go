@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -130,12 +131,13 @@ func TestLatencyEndsWithClose(t *testing.T) {
 
 func TestFaultsAdminAPI(t *testing.T) {
 	o := start(t, sfsim.Config{})
-	r := o.doAs("", "PUT", "/__sfsim/faults", `{"latency_ms":1,"jitter_ms":2,"error_rate":0.25,"errors":["HTML_502","SERVER_UNAVAILABLE"],"daily_limit":7}`)
+	r := o.doAs("", "PUT", "/__sfsim/faults", `{"latency_ms":1,"jitter_ms":2,"latency_per_record_ms":3,"error_rate":0.25,"errors":["HTML_502","SERVER_UNAVAILABLE"],"daily_limit":7}`)
 	if r.status != 200 {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
 	got := o.doAs("", "GET", "/__sfsim/faults", nil).obj(t)
-	if got["error_rate"] != 0.25 || got["daily_limit"] != 7.0 || len(got["errors"].([]any)) != 2 || got["jitter_ms"] != 2.0 {
+	if got["error_rate"] != 0.25 || got["daily_limit"] != 7.0 || len(got["errors"].([]any)) != 2 || got["jitter_ms"] != 2.0 ||
+		got["latency_per_record_ms"] != 3.0 {
 		t.Errorf("faults %v", got)
 	}
 	if _, max := usageHeader(t, o.do("GET", v60+"/sobjects", nil, "X-Retry", "1")); max != 7 {
@@ -147,7 +149,114 @@ func TestFaultsAdminAPI(t *testing.T) {
 			t.Errorf("%s: %d %s", bad, r.status, r.body)
 		}
 	}
+	for _, bad := range []string{`{"latency_per_record_ms":-1}`, `{"latency_per_record_ms":3001}`} {
+		r := o.doAs("", "PUT", "/__sfsim/faults", bad)
+		if msg := str(r.obj(t)["error"]); r.status != 400 || !strings.Contains(msg, "latency_per_record_ms") || !strings.Contains(msg, "SFSIM_LATENCY_PER_RECORD_MS") {
+			t.Errorf("%s: %d %s", bad, r.status, r.body)
+		}
+	}
+	if got := o.doAs("", "GET", "/__sfsim/faults", nil).obj(t); got["latency_per_record_ms"] != 3.0 {
+		t.Errorf("a refused PUT changed the faults: %v", got)
+	}
 	if r := o.doAs("", "DELETE", "/__sfsim/faults", nil); r.status != 405 {
 		t.Errorf("DELETE faults: %d", r.status)
+	}
+}
+
+func TestLatencyModel(t *testing.T) {
+	for _, c := range []struct {
+		f       sfsim.Faults
+		records int
+		want    time.Duration
+	}{
+		{sfsim.Faults{LatencyMS: 10, LatencyPerRecordMS: 2}, 200, 410 * time.Millisecond},
+		{sfsim.Faults{LatencyMS: 10, LatencyPerRecordMS: 2}, 0, 10 * time.Millisecond},
+		{sfsim.Faults{LatencyMS: 150, LatencyPerRecordMS: 5}, 200, 1150 * time.Millisecond}, // the suggested setting
+		{sfsim.Faults{LatencyMS: 150}, 200, 150 * time.Millisecond},
+		{sfsim.Faults{}, 200, 0},
+	} {
+		if got := c.f.Latency(c.records); got != c.want {
+			t.Errorf("%+v.Latency(%d) = %v, want %v", c.f, c.records, got, c.want)
+		}
+	}
+}
+
+func TestLatencyPerRecordOutOfRange(t *testing.T) {
+	for _, n := range []int{-1, 3001} {
+		_, err := sfsim.New(sfsim.Config{Faults: sfsim.Faults{LatencyPerRecordMS: n}})
+		if err == nil || !strings.Contains(err.Error(), "latency_per_record_ms") || !strings.Contains(err.Error(), "SFSIM_LATENCY_PER_RECORD_MS") {
+			t.Errorf("LatencyPerRecordMS %d: %v", n, err)
+		}
+	}
+}
+
+// sleeps records the per-record waits the emulator computes, instead of
+// waiting them out.
+type sleeps struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (s *sleeps) sleep(_ context.Context, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.d = append(s.d, d)
+}
+
+func (s *sleeps) take() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.d
+	s.d = nil
+	return d
+}
+
+func TestLatencyPerRecordCountsRecordsWritten(t *testing.T) {
+	f := sfsim.Faults{LatencyMS: 10, LatencyPerRecordMS: 2}
+	var slept sleeps
+	o := start(t, sfsim.Config{Faults: f, Sleep: slept.sleep})
+	contacts := func(prefix string, n int) []map[string]any {
+		recs := make([]map[string]any, n)
+		for i := range recs {
+			recs[i] = map[string]any{extField: fmt.Sprint(prefix, i), "LastName": "Lat"}
+		}
+		return recs
+	}
+
+	// A 200-record collections upsert: 10 ms for the call (no jitter) plus
+	// 200 × 2 ms, waited once.
+	res := o.do("PATCH", collUpsert, collection(false, contacts("U", 200)...)).results(t)
+	got := slept.take()
+	if len(got) != 1 || f.Latency(0)+got[0] != 410*time.Millisecond {
+		t.Fatalf("200-record upsert: per-record waits %v after %v per call, want one of 400ms", got, f.Latency(0))
+	}
+	ids := []string{str(res[0]["id"]), str(res[1]["id"])}
+
+	for _, c := range []struct {
+		name         string
+		method, path string
+		body         any
+		want         []time.Duration // nil = no per-record wait
+	}{
+		{"collections create of 5", "POST", v60 + "/composite/sobjects", collection(false, contacts("C", 5)...), []time.Duration{10 * time.Millisecond}},
+		{"collections delete of 2 ids", "DELETE", v60 + "/composite/sobjects?ids=" + strings.Join(ids, ","), nil, []time.Duration{4 * time.Millisecond}},
+		{"single-record upsert", "PATCH", v60 + "/sobjects/Contact/" + extField + "/S1", map[string]any{"LastName": "One"}, []time.Duration{2 * time.Millisecond}},
+		{"single-record create", "POST", v60 + "/sobjects/Contact", map[string]any{"LastName": "Two"}, []time.Duration{2 * time.Millisecond}},
+		{"composite: 1 + 3 records + a read, waited once", "POST", v60 + "/composite", map[string]any{"compositeRequest": []any{
+			sub("PATCH", v60+"/sobjects/Contact/"+extField+"/K1", "one", map[string]any{"LastName": "K"}),
+			sub("PATCH", collUpsert, "coll", collection(false, contacts("K", 3)...)),
+			sub("GET", v60+"/sobjects/Contact/@{one.id}", "get", nil),
+		}}, []time.Duration{8 * time.Millisecond}},
+		{"query", "GET", queryPath("SELECT Id FROM Contact"), nil, nil},
+		{"read by id", "GET", v60 + "/sobjects/Contact/" + str(res[2]["id"]), nil, nil},
+		{"refused before the records (bad JSON)", "PATCH", collUpsert, "{", nil},
+	} {
+		r := o.do(c.method, c.path, c.body)
+		if r.status >= 300 && c.want != nil {
+			t.Errorf("%s: %d %s", c.name, r.status, r.body)
+		}
+		if got := slept.take(); fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("%s: per-record waits %v, want %v", c.name, got, c.want)
+		}
 	}
 }

@@ -48,6 +48,7 @@ func (s *Server) hCreate(c *call) *response {
 	if err != nil {
 		return s.fail(err)
 	}
+	c.recordLatency(1)
 	defer c.lock()()
 	r, err := s.create(s.objs[o], vals, c.writeOpts(), c.txn())
 	if err != nil {
@@ -132,6 +133,7 @@ func (s *Server) hUpdate(c *call) *response {
 	if err != nil {
 		return s.fail(err)
 	}
+	c.recordLatency(1)
 	defer c.lock()()
 	os := s.objs[o]
 	r, err := c.find(os, c.segs[2])
@@ -152,6 +154,7 @@ func (s *Server) hDelete(c *call) *response {
 	if err != nil {
 		return s.fail(err)
 	}
+	c.recordLatency(1)
 	defer c.lock()()
 	os := s.objs[o]
 	r, err := c.find(os, c.segs[2])
@@ -218,6 +221,7 @@ func (s *Server) hUpsert(c *call) *response {
 		return s.fail(newErr(http.StatusBadRequest, "INVALID_FIELD",
 			fmt.Sprintf("%s: the value in the request body does not match the value in the URL", fi.Name), fi.Name))
 	}
+	c.recordLatency(1)
 	defer c.lock()()
 	res := s.upsert(s.objs[o], fi, ext, vals, c.writeOpts(), c.txn())
 	switch {
@@ -300,6 +304,7 @@ func (s *Server) hDeleteByExt(c *call) *response {
 	if err != nil {
 		return s.fail(err)
 	}
+	c.recordLatency(1)
 	defer c.lock()()
 	m, err := c.byExt(o)
 	if err != nil {

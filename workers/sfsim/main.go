@@ -31,6 +31,7 @@ type config struct {
 	SessionIdleTimeout time.Duration `envconfig:"SFSIM_SESSION_IDLE_TIMEOUT" default:"2h" desc:"a token unused for this long gets 401 INVALID_SESSION_ID"`
 	LatencyMS          int           `envconfig:"SFSIM_LATENCY_MS" default:"0" desc:"latency added to every data call, in ms"`
 	JitterMS           int           `envconfig:"SFSIM_JITTER_MS" default:"0" desc:"plus a uniform random 0..N ms"`
+	LatencyPerRecordMS int           `envconfig:"SFSIM_LATENCY_PER_RECORD_MS" default:"0" desc:"0..3000: plus N ms per record a write submits (collections, composite, single-record); an assumption to configure, e.g. 5 with SFSIM_LATENCY_MS=150 ≈ 1.15 s per 200-record upsert"`
 	ErrorRate          float64       `envconfig:"SFSIM_ERROR_RATE" default:"0" desc:"0..1: chance of an injected fault, per record in collections writes (lock), per request otherwise"`
 	Errors             []string      `envconfig:"SFSIM_ERRORS" default:"UNABLE_TO_LOCK_ROW" desc:"comma-separated faults drawn from: UNABLE_TO_LOCK_ROW (400), SERVER_UNAVAILABLE (503 JSON), HTML_502 (502 HTML page)"`
 	Seed               int64         `envconfig:"SFSIM_SEED" default:"1" desc:"seed of the fault randomness, for reproducible runs"`
@@ -64,7 +65,8 @@ func (c config) simConfig() (sfsim.Config, error) {
 		Addr: c.Addr, ClientID: c.ClientID, ClientSecret: c.ClientSecret, AdminToken: c.AdminToken,
 		DuplicateAction: c.DuplicateAction, DuplicateResultKey: c.DuplicateResultKey,
 		DailyLimit: c.DailyLimit, SessionIdleTimeout: c.SessionIdleTimeout, Seed: c.Seed,
-		Faults: sfsim.Faults{LatencyMS: c.LatencyMS, JitterMS: c.JitterMS, ErrorRate: c.ErrorRate, Errors: c.Errors},
+		Faults: sfsim.Faults{LatencyMS: c.LatencyMS, JitterMS: c.JitterMS, LatencyPerRecordMS: c.LatencyPerRecordMS,
+			ErrorRate: c.ErrorRate, Errors: c.Errors},
 	}
 	if c.JWTCertFile != "" {
 		pem, err := os.ReadFile(c.JWTCertFile)

@@ -38,17 +38,19 @@ type env struct {
 // Sim tunes the embedded emulator (ignored when SF_LOGIN_URL is set), so the
 // demo can show latency, faults, Block rules and a spent daily allocation.
 type Sim struct {
-	DuplicateAction string   `envconfig:"SFSIM_DUPLICATE_ACTION" default:"allow-alert" desc:"embedded emulator: duplicate rule action allow-alert, block or off"`
-	DailyLimit      int      `envconfig:"SFSIM_DAILY_LIMIT" desc:"embedded emulator: daily API allocation (default 100000)"`
-	LatencyMS       int      `envconfig:"SFSIM_LATENCY_MS" desc:"embedded emulator: latency added to every call, ms"`
-	JitterMS        int      `envconfig:"SFSIM_JITTER_MS" desc:"embedded emulator: plus 0..N ms"`
-	ErrorRate       float64  `envconfig:"SFSIM_ERROR_RATE" desc:"embedded emulator: 0..1 chance of an injected fault"`
-	Errors          []string `envconfig:"SFSIM_ERRORS" desc:"embedded emulator: faults drawn from UNABLE_TO_LOCK_ROW, SERVER_UNAVAILABLE, HTML_502"`
+	DuplicateAction    string   `envconfig:"SFSIM_DUPLICATE_ACTION" default:"allow-alert" desc:"embedded emulator: duplicate rule action allow-alert, block or off"`
+	DailyLimit         int      `envconfig:"SFSIM_DAILY_LIMIT" desc:"embedded emulator: daily API allocation (default 100000)"`
+	LatencyMS          int      `envconfig:"SFSIM_LATENCY_MS" desc:"embedded emulator: latency added to every call, ms"`
+	JitterMS           int      `envconfig:"SFSIM_JITTER_MS" desc:"embedded emulator: plus 0..N ms"`
+	LatencyPerRecordMS int      `envconfig:"SFSIM_LATENCY_PER_RECORD_MS" desc:"embedded emulator: plus N ms (0..3000) per record written"`
+	ErrorRate          float64  `envconfig:"SFSIM_ERROR_RATE" desc:"embedded emulator: 0..1 chance of an injected fault"`
+	Errors             []string `envconfig:"SFSIM_ERRORS" desc:"embedded emulator: faults drawn from UNABLE_TO_LOCK_ROW, SERVER_UNAVAILABLE, HTML_502"`
 }
 
 func (s Sim) config() sfsim.Config {
 	return sfsim.Config{DuplicateAction: s.DuplicateAction, DailyLimit: s.DailyLimit,
-		Faults: sfsim.Faults{LatencyMS: s.LatencyMS, JitterMS: s.JitterMS, ErrorRate: s.ErrorRate, Errors: s.Errors}}
+		Faults: sfsim.Faults{LatencyMS: s.LatencyMS, JitterMS: s.JitterMS, LatencyPerRecordMS: s.LatencyPerRecordMS,
+			ErrorRate: s.ErrorRate, Errors: s.Errors}}
 }
 
 const usage = `standalone: the whole contactsync pipeline in one process.
