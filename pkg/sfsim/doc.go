@@ -18,7 +18,7 @@
 //
 //	GET  /__sfsim/stats            api_calls, calls by route, records by object
 //	POST /__sfsim/reset            drop records, sessions, counters
-//	PUT  /__sfsim/faults           Faults JSON: latency_ms, jitter_ms, error_rate, errors, daily_limit
+//	PUT  /__sfsim/faults           Faults JSON: latency_ms, latency_per_record_ms, jitter_ms, error_rate, errors, daily_limit
 //	GET  /__sfsim/faults           the faults in force
 //	POST /__sfsim/expire-sessions  every token becomes INVALID_SESSION_ID
 //
