@@ -18,12 +18,18 @@ import (
 // reconciler) on n generated contacts with one delta each. Throughput is
 // published deltas over the run's whole duration, setup included.
 func runContactsync(ctx context.Context, o Options, n, latencyMS int) (Row, error) {
+	return runContactsyncModel(ctx, o, n, latencyMS, 0)
+}
+
+// runContactsyncModel is runContactsync with perRecordMS added per record
+// written (the emulator's per-record latency model).
+func runContactsyncModel(ctx context.Context, o Options, n, latencyMS, perRecordMS int) (Row, error) {
 	lat := &upsert.Latencies{}
 	heap := sampleHeap()
 	sum, err := pipeline.Run(ctx, pipeline.Config{
 		Upserters: 4,
 		Synth:     cleanSynth(n),
-		Sim:       sfsim.Config{Faults: sfsim.Faults{LatencyMS: latencyMS}},
+		Sim:       sfsim.Config{Faults: sfsim.Faults{LatencyMS: latencyMS, LatencyPerRecordMS: perRecordMS}},
 		Latencies: lat,
 		Timeout:   15 * time.Minute,
 		Progress:  prefixWriter{o.Progress, "  "},
@@ -39,8 +45,12 @@ func runContactsync(ctx context.Context, o Options, n, latencyMS int) (Row, erro
 		return Row{}, fmt.Errorf("nothing published (read %d, rejected %d)", sum.Read, sum.Rejected)
 	}
 	secs := float64(sum.DurationMS) / 1000
+	name := fmt.Sprintf("%d. contactsync end to end, %d ms latency", map[int]int{0: 2, 150: 3}[latencyMS], latencyMS)
+	if perRecordMS > 0 {
+		name = fmt.Sprintf("3b. contactsync end to end, %d ms + %d ms per record", latencyMS, perRecordMS)
+	}
 	return Row{
-		Scenario: fmt.Sprintf("%d. contactsync end to end, %d ms latency", map[int]int{0: 2, 150: 3}[latencyMS], latencyMS),
+		Scenario: name,
 		Contacts: sum.Published, Rate: float64(sum.Published) / secs,
 		Calls: sum.APICalls, CallsPer1k: 1000 * float64(sum.APICalls) / float64(sum.Published),
 		Latency: true, P50: lat.Percentile(0.5), P99: lat.Percentile(0.99), PeakHeap: peak,
