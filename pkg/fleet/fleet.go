@@ -49,6 +49,26 @@ type Membership struct {
 	mu      sync.Mutex
 	members []string
 	changes chan []string
+	report  func() []byte // heartbeat value; nil = a timestamp
+}
+
+// SetReport makes every later heartbeat carry f() as its value (what
+// `syncctl status` shows for the member), instead of a timestamp. Call it
+// before Run.
+func (m *Membership) SetReport(f func() []byte) {
+	m.mu.Lock()
+	m.report = f
+	m.mu.Unlock()
+}
+
+func (m *Membership) beat() []byte {
+	m.mu.Lock()
+	f := m.report
+	m.mu.Unlock()
+	if f != nil {
+		return f()
+	}
+	return []byte(time.Now().UTC().Format(time.RFC3339Nano))
 }
 
 // Join registers member id in the bucket kv and reads the current members.
@@ -136,7 +156,7 @@ func (m *Membership) Run(ctx context.Context) {
 				m.apply(e)
 			}
 		case <-t.C:
-			if _, err := m.kv.Put(ctx, m.id, []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil && ctx.Err() == nil {
+			if _, err := m.kv.Put(ctx, m.id, m.beat()); err != nil && ctx.Err() == nil {
 				m.log.Warn("fleet heartbeat failed", zap.Error(err))
 			}
 		}

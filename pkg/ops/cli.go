@@ -215,7 +215,10 @@ Shows the pipeline at a glance:
     lease not renewed for SYNC_LEASE_TTL is taken over by another member);
   - the reconciler's lag on CONFLICTS;
   - dead letters by segment and by error code;
-  - the live upserter members (KV bucket upserter_members).
+  - the live upserter members (KV bucket upserter_members), each with its
+    partitions, its freshness budget (SYNC_MAX_DELAY, stretched under API
+    pressure), the org's API use, the projected daily share and, when in
+    sight, when the allocation runs out at the current rate.
 Nothing is consumed or changed.
 
 While JetStream does not answer (a node restarting, no leader elected yet,

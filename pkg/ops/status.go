@@ -49,16 +49,19 @@ type ConsumerStatus struct {
 
 // Status is the pipeline at a glance.
 type Status struct {
-	At             time.Time         `json:"at"`
-	Streams        []StreamStatus    `json:"streams"`
-	Partitions     []ConsumerStatus  `json:"partitions"`
-	PartitionLag   uint64            `json:"partition_lag"`
-	Reconciler     *ConsumerStatus   `json:"reconciler,omitempty"`
-	Other          []ConsumerStatus  `json:"other_consumers,omitempty"`
-	DLQBySegment   map[string]uint64 `json:"dlq_by_segment"`
-	DLQByCode      map[string]uint64 `json:"dlq_by_code"`
-	Members        []string          `json:"members"`
-	MembersMissing bool              `json:"members_missing,omitempty"`
+	At           time.Time         `json:"at"`
+	Streams      []StreamStatus    `json:"streams"`
+	Partitions   []ConsumerStatus  `json:"partitions"`
+	PartitionLag uint64            `json:"partition_lag"`
+	Reconciler   *ConsumerStatus   `json:"reconciler,omitempty"`
+	Other        []ConsumerStatus  `json:"other_consumers,omitempty"`
+	DLQBySegment map[string]uint64 `json:"dlq_by_segment"`
+	DLQByCode    map[string]uint64 `json:"dlq_by_code"`
+	Members      []string          `json:"members"`
+	// MemberReports are what each live upserter says of itself in its
+	// heartbeat: partitions, freshness budget, the org's API forecast.
+	MemberReports  map[string]upsert.MemberReport `json:"member_reports,omitempty"`
+	MembersMissing bool                           `json:"members_missing,omitempty"`
 }
 
 // ReconcilerConsumer is the durable name of the reconciler on CONFLICTS.
@@ -90,7 +93,7 @@ func (o *Ops) Status(ctx context.Context) (Status, error) {
 	if st.DLQByCode, err = o.dlqByCode(ctx); err != nil {
 		return st, err
 	}
-	st.Members, st.MembersMissing, err = o.members(ctx)
+	st.Members, st.MemberReports, st.MembersMissing, err = o.members(ctx)
 	return st, err
 }
 
@@ -297,8 +300,9 @@ func (o *Ops) dlqByCode(ctx context.Context) (map[string]uint64, error) {
 	return out, err
 }
 
-func (o *Ops) members(ctx context.Context) ([]string, bool, error) {
+func (o *Ops) members(ctx context.Context) ([]string, map[string]upsert.MemberReport, bool, error) {
 	var members []string
+	reports := map[string]upsert.MemberReport{}
 	err := o.read(ctx, "bucket "+bus.BucketMembers, func(ctx context.Context) error {
 		kv, err := o.js.KeyValue(ctx, bus.BucketMembers)
 		if err != nil {
@@ -313,14 +317,30 @@ func (o *Ops) members(ctx context.Context) ([]string, bool, error) {
 		for k := range keys.Keys() {
 			members = append(members, k)
 		}
-		return ctx.Err() // the listing ends early, without an error, when ctx does
+		if err := ctx.Err(); err != nil { // the listing ends early, without an error, when ctx does
+			return err
+		}
+		for _, m := range members {
+			e, err := kv.Get(ctx, m)
+			if errors.Is(err, jetstream.ErrKeyNotFound) {
+				continue // left meanwhile
+			}
+			if err != nil {
+				return err
+			}
+			var r upsert.MemberReport
+			if json.Unmarshal(e.Value(), &r) == nil { // older members heartbeat a bare timestamp
+				reports[m] = r
+			}
+		}
+		return nil
 	})
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		return nil, true, nil
+		return nil, nil, true, nil
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	slices.Sort(members)
-	return members, false, nil
+	return members, reports, false, nil
 }

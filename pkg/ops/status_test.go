@@ -89,10 +89,14 @@ func seedPipeline(t *testing.T, f *fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range []string{"upserter-b", "upserter-a"} {
-		if _, err := kv.PutString(f.ctx, m, "alive"); err != nil {
-			t.Fatal(err)
-		}
+	// upserter-b heartbeats a bare timestamp (an older upserter); upserter-a
+	// reports its freshness budget and the org's API forecast.
+	if _, err := kv.PutString(f.ctx, "upserter-b", time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.PutString(f.ctx, "upserter-a", `{"at":"2026-12-02T05:00:00Z","partitions":[0,2],"freshness_budget_ms":9000,"stretched":true,`+
+		`"api_used":40000,"api_max":100000,"projected_daily_share":1.8,"api_exhausted_in_s":12000}`); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -149,6 +153,9 @@ func TestStatusMatchesWhatWasPublished(t *testing.T) {
 	if !slices.Equal(st.Members, []string{"upserter-a", "upserter-b"}) {
 		t.Errorf("members = %v", st.Members)
 	}
+	if r, ok := st.MemberReports["upserter-a"]; !ok || r.FreshnessBudgetMS != 9000 || !r.Stretched || len(st.MemberReports) != 1 {
+		t.Errorf("member reports = %+v", st.MemberReports)
+	}
 	if len(st.Other) != 0 {
 		t.Errorf("other consumers = %+v (scan consumers must not show or linger)", st.Other)
 	}
@@ -156,7 +163,8 @@ func TestStatusMatchesWhatWasPublished(t *testing.T) {
 	if err := WriteStatus(&out, st); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"CONTACTS", "upsert-p00", "CONFLICTS/reconciler", "INVALID_EMAIL_ADDRESS", "upserter-a", "Partitions (lag 8)"} {
+	for _, want := range []string{"CONTACTS", "upsert-p00", "CONFLICTS/reconciler", "INVALID_EMAIL_ADDRESS", "upserter-a", "Partitions (lag 8)",
+		"freshness budget 9s (stretched: API pressure)", "projected 180% of the allocation per day", "runs out in 3h20m0s"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("status table lacks %q:\n%s", want, out.String())
 		}

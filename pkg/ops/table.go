@@ -132,7 +132,25 @@ func WriteStatus(w io.Writer, s Status) error {
 		fmt.Fprintln(w, "  (none alive)")
 	}
 	for _, m := range s.Members {
-		fmt.Fprintf(w, "  %s\n", m)
+		r, ok := s.MemberReports[m]
+		if !ok {
+			fmt.Fprintf(w, "  %s\n", m)
+			continue
+		}
+		line := fmt.Sprintf("  %s  partitions %v, freshness budget %v", m, r.Partitions, time.Duration(r.FreshnessBudgetMS)*time.Millisecond)
+		if r.Stretched {
+			line += " (stretched: API pressure)"
+		}
+		if r.APIMax > 0 {
+			line += fmt.Sprintf(", org API use %d/%d", r.APIUsed, r.APIMax)
+			if r.ProjectedDailyShare > 0 {
+				line += fmt.Sprintf(", projected %.0f%% of the allocation per day", 100*r.ProjectedDailyShare)
+			}
+			if r.APIExhaustedInS > 0 && r.APIExhaustedInS < 24*3600 {
+				line += fmt.Sprintf(", runs out in %v at this rate", (time.Duration(r.APIExhaustedInS) * time.Second).Round(time.Minute))
+			}
+		}
+		fmt.Fprintln(w, line)
 	}
 	return nil
 }

@@ -53,6 +53,27 @@ type forecast struct {
 	ProjectedShare float64 // PerDay / Max
 }
 
+// MemberReport is what an upserter publishes with its heartbeat (the
+// upserter_members bucket) for `syncctl status`.
+type MemberReport struct {
+	At                  time.Time `json:"at"`
+	Partitions          []int     `json:"partitions"`
+	FreshnessBudgetMS   int64     `json:"freshness_budget_ms"`
+	Stretched           bool      `json:"stretched,omitempty"`
+	APIUsed             int       `json:"api_used,omitempty"`
+	APIMax              int       `json:"api_max,omitempty"`
+	ProjectedDailyShare float64   `json:"projected_daily_share,omitempty"`
+	APIExhaustedInS     int64     `json:"api_exhausted_in_s,omitempty"`
+}
+
+// report is the budget's part of a MemberReport.
+func (b *budget) report(r *MemberReport) {
+	f := b.observe()
+	r.FreshnessBudgetMS, r.Stretched = f.Delay.Milliseconds(), f.Stretched
+	r.APIUsed, r.APIMax, r.ProjectedDailyShare = f.Used, f.Max, f.ProjectedShare
+	r.APIExhaustedInS = int64(f.ExhaustedIn.Seconds())
+}
+
 // exhaustionWarning is how far ahead a coming exhaustion is logged.
 const exhaustionWarning = 6 * time.Hour
 

@@ -2,6 +2,7 @@ package upsert_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"sync/atomic"
@@ -225,5 +226,25 @@ func TestConflictEventPublishFailureLosesNoException(t *testing.T) {
 	ev, err := conflict.DecodeEvent(m.Data())
 	if err != nil || ev.Kind != conflict.KindRekeyed || ev.IncomingExternalID != "NEW-1" {
 		t.Fatalf("event = %+v, %v", ev, err)
+	}
+}
+
+// Each member's heartbeat carries its report for syncctl status: its
+// partitions and its freshness budget.
+func TestHeartbeatCarriesTheMemberReport(t *testing.T) {
+	e := newEnv(t, sfsim.Config{})
+	e.startUpserter("a")
+	ctx := context.Background()
+	kv, err := e.js.KeyValue(ctx, bus.BucketMembers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r upsert.MemberReport
+	eventually(t, 30*time.Second, func() bool {
+		en, err := kv.Get(ctx, "a")
+		return err == nil && json.Unmarshal(en.Value(), &r) == nil && len(r.Partitions) == 16
+	}, func() string { return fmt.Sprintf("no report with 16 partitions: %+v", r) })
+	if r.FreshnessBudgetMS != e.cfg.MaxDelay.Milliseconds() || r.Stretched {
+		t.Fatalf("report %+v, want the configured budget %v", r, e.cfg.MaxDelay)
 	}
 }

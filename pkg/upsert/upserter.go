@@ -2,6 +2,7 @@ package upsert
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -184,6 +185,12 @@ func (u *Upserter) Start(ctx context.Context) error {
 	u.budget = newBudget(u.d.Salesforce.Usage, u.cfg.APIBudget, u.cfg.MaxDelay, u.cfg.MaxDelayCap, u.log)
 	u.budget.metrics = u.d.Metrics
 	u.combiner = newCombiner(u.d.Salesforce, u.cfg.Object, u.cfg.ExternalIDField, u.cfg.BatchSize, u.budget.delay)
+	member.SetReport(func() []byte {
+		r := MemberReport{At: time.Now().UTC(), Partitions: u.Owned()}
+		u.budget.report(&r)
+		b, _ := json.Marshal(r)
+		return b
+	})
 	go u.combiner.run(u.hardCtx) // outlives the partition loops: Stop waits for it last
 	softCtx, softCancel := context.WithCancel(u.hardCtx)
 	u.softCancel = softCancel
