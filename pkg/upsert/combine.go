@@ -22,13 +22,15 @@ import (
 // partition, and fold leaves one write per contact in a batch, so no call
 // carries two records of one contact.
 //
-// A submission is never split across calls. A submitter that gives up (its
-// lease ended, shutdown) before its call goes out is dropped from it; a call
-// already sent is cancelled only when every submitter in it gave up. When
-// Salesforce refuses a combined call as a whole for a permanent reason (one
-// record's unknown field fails the request), each submission is sent again
-// alone, so the refusal reaches only the partition whose record caused it
-// and its own bisection finds the record.
+// Calls are packed by record: a submission that does not fit in the call
+// being filled is split, the rest opening the next call (its records are of
+// different contacts, so their order does not matter). A submitter that
+// gives up (its lease ended, shutdown) before its records went out is
+// dropped; a call already sent is cancelled only when every submitter in it
+// gave up. When Salesforce refuses a combined call as a whole for a
+// permanent reason (one record's unknown field fails the request), each
+// part is sent again alone, so the refusal reaches only the partition whose
+// record caused it and its own bisection finds the record.
 type combiner struct {
 	sf       Salesforce
 	object   string
@@ -48,10 +50,32 @@ type combiner struct {
 type submission struct {
 	ctx      context.Context
 	recs     []salesforce.Record
-	deadline time.Time // oldest delta's publish time + maxDelay
+	deadline time.Time // oldest delta's publish time + the freshness budget
 	done     chan struct{}
 	res      []salesforce.SaveResult
 	err      error
+	// guarded by combiner.mu
+	sent     int  // records handed to calls
+	inFlight int  // parts not answered yet
+	finished bool // done is closed
+}
+
+// part is the records [off, off+n) of a submission in one call.
+type part struct {
+	s      *submission
+	off, n int
+}
+
+// finishLocked closes s.done once. c.mu must be held.
+func finishLocked(s *submission, err error) {
+	if s.finished {
+		return
+	}
+	if err != nil && s.err == nil {
+		s.err = err
+	}
+	s.finished = true
+	close(s.done)
 }
 
 func newCombiner(sf Salesforce, object, extField string, size int, delay func() time.Duration) *combiner {
@@ -79,8 +103,7 @@ func (c *combiner) run(ctx context.Context) {
 		case <-ctx.Done():
 			c.mu.Lock()
 			for _, s := range c.queue {
-				s.err = ctx.Err()
-				close(s.done)
+				finishLocked(s, ctx.Err())
 			}
 			c.queue, c.queued = nil, 0
 			c.mu.Unlock()
@@ -97,7 +120,10 @@ func (c *combiner) run(ctx context.Context) {
 // JetStream its deltas are in progress, so a long freshness budget does not
 // run into AckWait.
 func (c *combiner) upsert(ctx context.Context, recs []salesforce.Record, oldest time.Time, alive func(), aliveEvery time.Duration) ([]salesforce.SaveResult, error) {
-	s := &submission{ctx: ctx, recs: recs, deadline: oldest.Add(c.delay()), done: make(chan struct{})}
+	s := &submission{ctx: ctx, recs: recs, deadline: oldest.Add(c.delay()), done: make(chan struct{}), res: make([]salesforce.SaveResult, len(recs))}
+	if len(recs) == 0 {
+		return nil, nil
+	}
 	c.mu.Lock()
 	select {
 	case <-c.stopped:
@@ -129,9 +155,9 @@ func (c *combiner) upsert(ctx context.Context, recs []salesforce.Record, oldest 
 			alive()
 		case <-ctx.Done():
 			c.mu.Lock()
-			if i := slices.Index(c.queue, s); i >= 0 { // not sent yet: drop it
+			if i := slices.Index(c.queue, s); i >= 0 { // what is not sent yet stays home
 				c.queue = slices.Delete(c.queue, i, i+1)
-				c.queued -= len(recs)
+				c.queued -= len(recs) - s.sent
 			}
 			c.mu.Unlock()
 			return nil, ctx.Err()
@@ -139,44 +165,47 @@ func (c *combiner) upsert(ctx context.Context, recs []salesforce.Record, oldest 
 	}
 }
 
-// flushLocked sends the oldest submissions that fit in one call: a full
-// call, or (due) whatever is queued up to size. c.mu must be held.
+// flushLocked sends one call: size records from the head of the queue
+// when that many are queued, or (due) whatever is queued. c.mu must be held.
 func (c *combiner) flushLocked(due bool) {
-	var take []*submission
+	if !due && c.queued < c.size {
+		return
+	}
+	var parts []part
 	n := 0
-	rest := c.queue[:0:0]
-	for _, s := range c.queue {
-		switch {
-		case s.ctx.Err() != nil:
-			s.err = s.ctx.Err()
-			close(s.done)
+	for len(c.queue) > 0 && n < c.size {
+		s := c.queue[0]
+		if s.ctx.Err() != nil && s.sent == 0 {
+			finishLocked(s, s.ctx.Err())
+			c.queue = c.queue[1:]
 			c.queued -= len(s.recs)
-		case n+len(s.recs) <= c.size || len(take) == 0:
-			take = append(take, s)
-			n += len(s.recs)
-			c.queued -= len(s.recs)
-		default:
-			rest = append(rest, s)
+			continue
+		}
+		k := min(len(s.recs)-s.sent, c.size-n)
+		parts = append(parts, part{s, s.sent, k})
+		s.sent += k
+		s.inFlight++
+		n += k
+		c.queued -= k
+		if s.sent == len(s.recs) {
+			c.queue = c.queue[1:]
 		}
 	}
-	c.queue = rest
-	if len(take) > 0 && (due || n >= c.size || len(rest) > 0) {
-		go c.send(take)
-	} else if len(take) > 0 { // not due and not full: put back
-		c.queue = append(take, c.queue...)
-		c.queued += n
+	if len(parts) > 0 {
+		go c.send(parts)
 	}
 }
 
-// send makes one call for subs and hands each its share of the results.
-func (c *combiner) send(subs []*submission) {
+// send makes one call for parts and hands each its share of the results.
+func (c *combiner) send(parts []part) {
 	// The call ends early only when every submitter has given up.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var mu sync.Mutex
-	live := len(subs)
-	for _, s := range subs {
-		stop := context.AfterFunc(s.ctx, func() {
+	live := len(parts)
+	var recs []salesforce.Record
+	for _, p := range parts {
+		stop := context.AfterFunc(p.s.ctx, func() {
 			mu.Lock()
 			defer mu.Unlock()
 			if live--; live == 0 {
@@ -184,29 +213,31 @@ func (c *combiner) send(subs []*submission) {
 			}
 		})
 		defer stop()
-	}
-	var recs []salesforce.Record
-	for _, s := range subs {
-		recs = append(recs, s.recs...)
+		recs = append(recs, p.s.recs[p.off:p.off+p.n]...)
 	}
 	res, err := c.sf.UpsertCollection(ctx, c.object, c.extField, recs, salesforce.WriteOptions{})
 	if err == nil && len(res) != len(recs) {
 		err = fmt.Errorf("upsert: %d results for %d records", len(res), len(recs))
 	}
-	if err != nil && len(subs) > 1 && salesforce.ClassOf(err) == salesforce.ClassPermanent {
-		for _, s := range subs {
-			go c.send([]*submission{s})
+	if err != nil && len(parts) > 1 && salesforce.ClassOf(err) == salesforce.ClassPermanent {
+		for _, p := range parts {
+			go c.send([]part{p})
 		}
 		return
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	off := 0
-	for _, s := range subs {
-		if err != nil {
-			s.err = err
-		} else {
-			s.res = res[off : off+len(s.recs)]
+	for _, p := range parts {
+		if err == nil {
+			copy(p.s.res[p.off:], res[off:off+p.n])
+		} else if p.s.err == nil {
+			p.s.err = err
 		}
-		off += len(s.recs)
-		close(s.done)
+		off += p.n
+		p.s.inFlight--
+		if p.s.inFlight == 0 && p.s.sent == len(p.s.recs) {
+			finishLocked(p.s, nil)
+		}
 	}
 }

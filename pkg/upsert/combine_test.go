@@ -268,3 +268,54 @@ func TestCombinerKeepsWaitingDeltasInProgress(t *testing.T) {
 		t.Fatal("an abandoned wait reported success")
 	}
 }
+
+// Calls are packed by record: a batch that does not fit is split, so a
+// backlog of partial batches costs full calls, and each submitter still
+// gets every result of its own records in order.
+func TestCombinerPacksCallsByRecord(t *testing.T) {
+	srv, sf := emulator(t)
+	clock := &manualClock{now: time.Now()}
+	c := newCombiner(sf, "Contact", "External_Contact_ID__c", 10, fixed(time.Hour))
+	c.now, c.at = clock.Now, clock.At
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.run(ctx)
+	type got struct {
+		res []salesforce.SaveResult
+		err error
+	}
+	a, b := make(chan got, 1), make(chan got, 1)
+	go func() { r, err := c.upsert(ctx, recs("A", 6), clock.Now(), nil, 0); a <- got{r, err} }()
+	waitQueued(c, 6)
+	go func() { r, err := c.upsert(ctx, recs("B", 6), clock.Now(), nil, 0); b <- got{r, err} }()
+	ra := <-a // 6 of A and 4 of B filled the first call
+	if ra.err != nil || len(ra.res) != 6 {
+		t.Fatalf("A: %+v", ra)
+	}
+	if got := upsertCalls(srv); got != 1 {
+		t.Fatalf("%d calls after the first full one", got)
+	}
+	waitQueued(c, 2) // B's last 2 wait for the budget
+	clock.Advance(2 * time.Hour)
+	rb := <-b
+	if rb.err != nil || len(rb.res) != 6 {
+		t.Fatalf("B: %+v", rb)
+	}
+	ids := map[string]string{}
+	for _, r := range srv.Records("Contact") {
+		x, _ := r["External_Contact_ID__c"].(string)
+		id, _ := r["Id"].(string)
+		ids[x] = id
+	}
+	for i, r := range rb.res {
+		if !r.Success || r.ID == "" || r.ID != ids[fmt.Sprintf("B-%d", i)] {
+			t.Fatalf("B result %d: %+v, want the Id of B-%d (%s)", i, r, i, ids[fmt.Sprintf("B-%d", i)])
+		}
+	}
+	if got := upsertCalls(srv); got != 2 {
+		t.Fatalf("%d calls for 12 records in calls of 10, want 2", got)
+	}
+	if n := len(srv.Records("Contact")); n != 12 {
+		t.Fatalf("%d contacts, want 12", n)
+	}
+}
