@@ -70,6 +70,18 @@ func (m *manualClock) Advance(d time.Duration) {
 	m.timers = keep
 }
 
+// startCombiner runs a combiner on a manual clock until the test ends.
+func startCombiner(t *testing.T, sf Salesforce, size int, delay time.Duration) (*combiner, *manualClock, context.Context) {
+	t.Helper()
+	clock := &manualClock{now: time.Now()}
+	c := newCombiner(sf, "Contact", "External_Contact_ID__c", size, fixed(delay))
+	c.now, c.at = clock.Now, clock.At
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go c.run(ctx)
+	return c, clock, ctx
+}
+
 func fixed(d time.Duration) func() time.Duration { return func() time.Duration { return d } }
 
 // waitQueued waits until n records are queued.
@@ -101,12 +113,7 @@ func upsertCalls(srv *sfsim.Server) int64 {
 // it, and each gets back the results of its own records.
 func TestCombinerSharesOneCallAcrossPartitions(t *testing.T) {
 	srv, sf := emulator(t)
-	clock := &manualClock{now: time.Now()}
-	c := newCombiner(sf, "Contact", "External_Contact_ID__c", 10, fixed(time.Hour))
-	c.now, c.at = clock.Now, clock.At
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go c.run(ctx)
+	c, clock, ctx := startCombiner(t, sf, 10, time.Hour)
 	var wg sync.WaitGroup
 	results := make([][]salesforce.SaveResult, 4)
 	for p, n := range []int{3, 3, 2, 2} {
@@ -141,12 +148,7 @@ func TestCombinerSharesOneCallAcrossPartitions(t *testing.T) {
 // its oldest delta has waited SYNC_MAX_DELAY, not later.
 func TestCombinerSendsWhenTheOldestDeltaHasWaitedMaxDelay(t *testing.T) {
 	srv, sf := emulator(t)
-	clock := &manualClock{now: time.Now()}
-	c := newCombiner(sf, "Contact", "External_Contact_ID__c", 200, fixed(5*time.Second))
-	c.now, c.at = clock.Now, clock.At
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go c.run(ctx)
+	c, clock, ctx := startCombiner(t, sf, 200, 5*time.Second)
 	done := make(chan error, 1)
 	t0 := clock.Now()
 	go func() {
@@ -186,12 +188,7 @@ func TestCombinerSendsWhenTheOldestDeltaHasWaitedMaxDelay(t *testing.T) {
 // sent; the others are.
 func TestCombinerDropsAbandonedSubmissions(t *testing.T) {
 	srv, sf := emulator(t)
-	clock := &manualClock{now: time.Now()}
-	c := newCombiner(sf, "Contact", "External_Contact_ID__c", 200, fixed(time.Second))
-	c.now, c.at = clock.Now, clock.At
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go c.run(ctx)
+	c, clock, ctx := startCombiner(t, sf, 200, time.Second)
 	lost, lose := context.WithCancel(ctx)
 	errs := make(chan error, 2)
 	go func() { _, err := c.upsert(lost, recs("LOST", 2), clock.Now(), nil, 0); errs <- err }()
@@ -220,12 +217,7 @@ func TestCombinerDropsAbandonedSubmissions(t *testing.T) {
 // the refusal reaches only the submitter that caused it.
 func TestCombinerIsolatesAWholeCallRefusal(t *testing.T) {
 	srv, sf := emulator(t)
-	clock := &manualClock{now: time.Now()}
-	c := newCombiner(sf, "Contact", "External_Contact_ID__c", 6, fixed(time.Hour))
-	c.now, c.at = clock.Now, clock.At
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go c.run(ctx)
+	c, clock, ctx := startCombiner(t, sf, 6, time.Hour)
 	bad := recs("BAD", 3)
 	bad[1]["Shoe_Size__c"] = 42
 	var wg sync.WaitGroup
@@ -248,12 +240,7 @@ func TestCombinerIsolatesAWholeCallRefusal(t *testing.T) {
 // reported in progress, so AckWait does not redeliver them meanwhile.
 func TestCombinerKeepsWaitingDeltasInProgress(t *testing.T) {
 	_, sf := emulator(t)
-	clock := &manualClock{now: time.Now()}
-	c := newCombiner(sf, "Contact", "External_Contact_ID__c", 200, fixed(time.Hour))
-	c.now, c.at = clock.Now, clock.At
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go c.run(ctx)
+	c, clock, ctx := startCombiner(t, sf, 200, time.Hour)
 	beats := make(chan struct{}, 100)
 	wctx, stop := context.WithCancel(ctx)
 	errs := make(chan error, 1)
@@ -274,12 +261,7 @@ func TestCombinerKeepsWaitingDeltasInProgress(t *testing.T) {
 // gets every result of its own records in order.
 func TestCombinerPacksCallsByRecord(t *testing.T) {
 	srv, sf := emulator(t)
-	clock := &manualClock{now: time.Now()}
-	c := newCombiner(sf, "Contact", "External_Contact_ID__c", 10, fixed(time.Hour))
-	c.now, c.at = clock.Now, clock.At
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go c.run(ctx)
+	c, clock, ctx := startCombiner(t, sf, 10, time.Hour)
 	type got struct {
 		res []salesforce.SaveResult
 		err error
