@@ -241,12 +241,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.want(scSteady) {
 		// The same arrival rates with a freshness budget of 1 ms (each
 		// partition's batch goes out alone, as before shared calls) and of
-		// the default 2 s, in one run, so the ratio compares like with like.
+		// the default, in one run, so the ratio compares like with like.
 		dur := 30 * time.Second
 		if o.Quick {
 			dur = 5 * time.Second
 		}
-		for _, rate := range []int{20, 200} {
+		for _, rate := range []int{20, 200, 2000} {
 			var pair [2]SteadyRow
 			for i, md := range []time.Duration{time.Millisecond, upsert.DefaultMaxDelay} {
 				o.logf("9/9 steady arrival: %d deltas/s for %v, 2 upserters, emulator at 50 ms, SYNC_MAX_DELAY %v", rate, dur, md)
@@ -258,8 +258,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 				pair[i] = r
 				rep.Steady = append(rep.Steady, r)
 			}
+			if rate > 200 {
+				continue // no target at 2,000/s: the row shows the curve
+			}
 			rep.Targets = append(rep.Targets, Target{
-				Name:   fmt.Sprintf("steady %d deltas/s: calls per 1,000 deltas, SYNC_MAX_DELAY 2s vs 1ms", rate),
+				Name:   fmt.Sprintf("steady %d deltas/s: calls per 1,000 deltas, SYNC_MAX_DELAY %v vs 1ms", rate, upsert.DefaultMaxDelay),
 				Figure: fmt.Sprintf("%.1f vs %.1f (%.1f× fewer); p99 %s", pair[1].Per1k, pair[0].Per1k, pair[0].Per1k/max(pair[1].Per1k, 0.001), ms(pair[1].P99)),
 				Target: map[int]string{20: "≤ 25", 200: "≤ 6"}[rate] + ", p99 ≤ SYNC_MAX_DELAY + 1 s",
 				Met:    pair[1].Per1k <= map[int]float64{20: 25, 200: 6}[rate] && pair[1].P99 <= upsert.DefaultMaxDelay+time.Second})
