@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -53,21 +52,11 @@ func conflictBatch(ctx context.Context, o Options, policy conflict.Policy, segme
 	if len(segments) > 1 {
 		row.Segments += "s"
 	}
-	dir, err := os.MkdirTemp("", "bench-conflicts-")
+	ns, nc, stop, err := embeddedNATS("bench-conflicts")
 	if err != nil {
 		return row, err
 	}
-	defer os.RemoveAll(dir)
-	ns, err := bus.StartEmbedded(dir)
-	if err != nil {
-		return row, err
-	}
-	defer ns.Shutdown()
-	nc, err := nats.Connect(ns.ClientURL(), nats.Name("bench-conflicts"))
-	if err != nil {
-		return row, err
-	}
-	defer nc.Close()
+	defer stop()
 	js, err := producer.NewJetStream(nc, 0)
 	if err != nil {
 		return row, err

@@ -18,6 +18,27 @@ import (
 	"github.com/contactsync/contactsync/pkg/upsert"
 )
 
+// embeddedNATS starts a JetStream server on a temp dir and connects to it;
+// stop closes both and removes the dir.
+func embeddedNATS(name string) (*bus.Embedded, *nats.Conn, func(), error) {
+	dir, err := os.MkdirTemp("", name+"-")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ns, err := bus.StartEmbedded(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, nil, err
+	}
+	nc, err := nats.Connect(ns.ClientURL(), nats.Name(name))
+	if err != nil {
+		ns.Shutdown()
+		os.RemoveAll(dir)
+		return nil, nil, nil, err
+	}
+	return ns, nc, func() { nc.Close(); ns.Shutdown(); os.RemoveAll(dir) }, nil
+}
+
 // SteadyRow is one steady-arrival run: deltas published at a fixed rate,
 // as users' sources send them, instead of a backlog.
 type SteadyRow struct {
@@ -40,21 +61,11 @@ const steadyUpserters = 2
 // at latencyMS per call, and counts the API calls per 1,000 deltas.
 func runSteady(ctx context.Context, rate int, d, maxDelay time.Duration, latencyMS int) (SteadyRow, error) {
 	row := SteadyRow{Rate: rate, MaxDelay: maxDelay, LatencyMS: latencyMS}
-	dir, err := os.MkdirTemp("", "bench-steady-")
+	ns, nc, stop, err := embeddedNATS("bench-steady")
 	if err != nil {
 		return row, err
 	}
-	defer os.RemoveAll(dir)
-	ns, err := bus.StartEmbedded(dir)
-	if err != nil {
-		return row, err
-	}
-	defer ns.Shutdown()
-	nc, err := nats.Connect(ns.ClientURL(), nats.Name("bench-steady"))
-	if err != nil {
-		return row, err
-	}
-	defer nc.Close()
+	defer stop()
 	js, err := bus.NewJetStream(nc)
 	if err != nil {
 		return row, err
