@@ -63,9 +63,7 @@ func (s *Server) hQuery(c *call) *response {
 	if res.Count {
 		return jsonResp(http.StatusOK, map[string]any{"totalSize": res.TotalSize, "done": true, "records": []any{}})
 	}
-	up := strings.ToUpper(q)
-	loc := &locator{object: o.name, rows: res.Rows,
-		aggregate: strings.Contains(up, "GROUP BY") || strings.Contains(up, "COUNT(")}
+	loc := &locator{object: o.name, rows: res.Rows, aggregate: parsed.Aggregate()}
 	return c.page(loc, "", 0)
 }
 

@@ -128,3 +128,40 @@ func TestQuerySemantics(t *testing.T) {
 		t.Errorf("long URI: %d", r.status)
 	}
 }
+
+// TestQueryGroupBySeveralFields runs the exception report's query
+// (pkg/ops ExceptionsSOQL) over HTTP: one AggregateResult per (kind, status),
+// the alias as the count's key, and no Id or url in the attributes.
+func TestQueryGroupBySeveralFields(t *testing.T) {
+	o := start(t, sfsim.Config{})
+	for i, ks := range [][2]string{{"Email_Conflict", "New"}, {"Email_Conflict", "New"}, {"Email_Conflict", "Resolved"}, {"Rekeyed", "New"}} {
+		if _, err := o.srv.Insert("Contact_Sync_Exception__c", map[string]any{
+			"Exception_Key__c": fmt.Sprintf("k%d", i), "Kind__c": ks[0], "Status__c": ks[1]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := o.do("GET", queryPath("SELECT Kind__c, Status__c, COUNT(Id) n FROM Contact_Sync_Exception__c GROUP BY Kind__c, Status__c ORDER BY Kind__c, Status__c"), nil)
+	if r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	m := r.obj(t)
+	var got []string
+	for _, x := range m["records"].([]any) {
+		rec := x.(map[string]any)
+		if a := rec["attributes"].(map[string]any); a["type"] != "AggregateResult" || a["url"] != nil {
+			t.Errorf("attributes %v", a)
+		}
+		got = append(got, fmt.Sprintf("%v/%v=%v", rec["Kind__c"], rec["Status__c"], rec["n"]))
+	}
+	want := "Email_Conflict/New=2 Email_Conflict/Resolved=1 Rekeyed/New=1"
+	if strings.Join(got, " ") != want || m["totalSize"] != 3.0 {
+		t.Errorf("got %v (totalSize %v), want %s", got, m["totalSize"], want)
+	}
+
+	// COUNT( inside a literal does not make a plain query an aggregate one.
+	r = o.do("GET", queryPath("SELECT Id FROM Contact_Sync_Exception__c WHERE Kind__c != 'GROUP BY COUNT(x)' LIMIT 1"), nil)
+	rec := r.obj(t)["records"].([]any)[0].(map[string]any)
+	if a := rec["attributes"].(map[string]any); a["type"] != "Contact_Sync_Exception__c" || a["url"] == nil {
+		t.Errorf("plain query with COUNT( in a literal: attributes %v", a)
+	}
+}

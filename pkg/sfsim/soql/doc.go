@@ -25,7 +25,10 @@
 //     relative dates TODAY, YESTERDAY, TOMORROW, LAST_N_DAYS:n (00:00 n
 //     days ago through the end of today) and NEXT_N_DAYS:n (tomorrow and
 //     the n-1 days after), all in UTC relative to Run's now.
-//   - GROUP BY one field; HAVING over COUNT(field) and the grouped field;
+//   - GROUP BY one or several fields (one row per distinct combination,
+//     strings compared as in WHERE, nulls a value of their own; a bucket
+//     shows the spelling of its first row); HAVING over COUNT(field) and
+//     the grouped fields;
 //     ORDER BY fields or COUNT(field), ASC/DESC, NULLS FIRST/LAST (default
 //     ASC NULLS FIRST); LIMIT n; OFFSET n (at most 2,000).
 //
@@ -44,7 +47,7 @@
 // # Not supported
 //
 // Relationship paths (Account.Name) and subqueries, functions other than
-// COUNT, GROUP BY on several fields, ROLLUP/CUBE, INCLUDES/EXCLUDES, bind
+// COUNT, ROLLUP/CUBE, INCLUDES/EXCLUDES, bind
 // variables, FIELDS(), TYPEOF, WITH, FOR UPDATE, USING SCOPE, object
 // aliases, date functions, and the remaining relative dates (THIS_WEEK, …).
 // Queries over 100,000 characters are refused.

@@ -314,38 +314,53 @@ func (p *parser) bindSelect(raw []rawItem) *Error {
 }
 
 func (p *parser) parseGroupBy() *Error {
-	p.next() // GROUP
+	g := p.next() // GROUP
 	if err := p.expectKw("BY"); err != nil {
 		return err
 	}
-	t := p.next()
-	if t.kind != tIdent || reserved[strings.ToUpper(t.text)] {
-		return p.unexpected(t)
-	}
-	if p.isPunct(".") {
-		return p.relationship(t)
-	}
-	f, err := p.lookupField(t)
-	if err != nil {
-		return err
-	}
-	switch strings.ToLower(f.info.Type) {
-	case "textarea", "double", "currency", "percent", "datetime":
-		return errAt(p.q, t.pos, CodeMalformedQuery, "field '"+f.info.Name+"' can not be grouped in a query call")
-	}
-	if p.isPunct(",") {
-		return errAt(p.q, p.peek().pos, CodeMalformedQuery, "only one GROUP BY field is supported")
-	}
 	if p.query.countAll {
-		return errAt(p.q, t.pos, CodeMalformedQuery, "GROUP BY cannot be used with COUNT(); use COUNT(Id)")
+		return errAt(p.q, g.pos, CodeMalformedQuery, "GROUP BY cannot be used with COUNT(); use COUNT(Id)")
 	}
-	p.query.groupBy = f
+	for {
+		t := p.next()
+		if t.kind != tIdent || reserved[strings.ToUpper(t.text)] {
+			return p.unexpected(t)
+		}
+		if p.isPunct(".") {
+			return p.relationship(t)
+		}
+		f, err := p.lookupField(t)
+		if err != nil {
+			return err
+		}
+		switch strings.ToLower(f.info.Type) {
+		case "textarea", "double", "currency", "percent", "datetime":
+			return errAt(p.q, t.pos, CodeMalformedQuery, "field '"+f.info.Name+"' can not be grouped in a query call")
+		}
+		if !p.query.isGrouped(f) {
+			p.query.groupBy = append(p.query.groupBy, f)
+		}
+		if !p.isPunct(",") {
+			break
+		}
+		p.next()
+	}
 	p.query.grouped = true
 	return nil
 }
 
+// isGrouped reports whether f is one of the GROUP BY fields.
+func (q *Query) isGrouped(f *field) bool {
+	for _, g := range q.groupBy {
+		if g.info.Name == f.info.Name {
+			return true
+		}
+	}
+	return false
+}
+
 // checkGrouping rejects plain fields in a grouped query other than the
-// grouped field.
+// grouped fields.
 func (p *parser) checkGrouping(raw []rawItem) *Error {
 	q := p.query
 	if !q.grouped {
@@ -355,7 +370,7 @@ func (p *parser) checkGrouping(raw []rawItem) *Error {
 		if it.agg >= 0 {
 			continue
 		}
-		if q.groupBy == nil || it.f.info.Name != q.groupBy.info.Name {
+		if !q.isGrouped(it.f) {
 			return errAt(p.q, raw[i].pos, CodeMalformedQuery, "Field must be grouped or aggregated: "+it.f.info.Name)
 		}
 	}
@@ -390,7 +405,7 @@ func (p *parser) parseOrderBy() *Error {
 			if err != nil {
 				return err
 			}
-			if p.query.grouped && (p.query.groupBy == nil || p.query.groupBy.info.Name != f.info.Name) {
+			if p.query.grouped && !p.query.isGrouped(f) {
 				return errAt(p.q, t.pos, CodeMalformedQuery, "Ordered field must be grouped or aggregated: "+f.info.Name)
 			}
 			o.f = f

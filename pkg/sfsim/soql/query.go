@@ -1,6 +1,8 @@
 package soql
 
 import (
+	"math"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -114,8 +116,8 @@ type Query struct {
 	items    []selItem
 	fields   []string
 	where    cond
-	grouped  bool   // GROUP BY or aggregates in the select list
-	groupBy  *field // nil without GROUP BY
+	grouped  bool     // GROUP BY or aggregates in the select list
+	groupBy  []*field // the GROUP BY fields, in query order; nil without GROUP BY
 	aggs     []*field
 	having   cond
 	order    []orderItem
@@ -125,6 +127,12 @@ type Query struct {
 
 // Object returns the canonical name of the queried object.
 func (q *Query) Object() string { return q.object }
+
+// Aggregate reports whether the query returns AggregateResult rows (it has
+// GROUP BY or COUNT(field) in its select list) rather than records of the
+// object. SELECT COUNT() is not an aggregate query in this sense: it returns
+// a count and no rows.
+func (q *Query) Aggregate() bool { return q.grouped }
 
 // Run evaluates the query over rows (keys are canonical field names; a
 // missing key is null). now anchors TODAY, YESTERDAY, LAST_N_DAYS:n and the
@@ -177,13 +185,17 @@ func (q *Query) runGrouped(rows []map[string]any, e *env) *Result {
 			q.countInto(g, r)
 		}
 	} else {
-		byKey := map[any]*group{}
+		byKey := map[string]*group{}
+		var kb []byte
 		for _, r := range rows {
-			k := groupKey(q.groupBy, r[q.groupBy.info.Name])
-			g := byKey[k]
+			kb = kb[:0]
+			for _, f := range q.groupBy {
+				kb = appendGroupKey(kb, f, r[f.info.Name])
+			}
+			g := byKey[string(kb)]
 			if g == nil {
 				g = &group{first: r, counts: make([]int, len(q.aggs))}
-				byKey[k] = g
+				byKey[string(kb)] = g
 				groups = append(groups, g)
 			}
 			q.countInto(g, r)
@@ -226,14 +238,33 @@ func (q *Query) countInto(g *group, r map[string]any) {
 	}
 }
 
-// groupKey buckets a value: strings by their comparison key, other values
-// by their typed value, nulls together.
-func groupKey(f *field, v any) any {
+// appendGroupKey appends one field's part of a group's bucket key: strings
+// by their comparison key, other values by their typed value, nulls
+// together. Each part is self-delimiting, so the parts of several fields
+// never run into each other.
+func appendGroupKey(b []byte, f *field, v any) []byte {
 	val, ok := toValue(f, v)
 	if !ok {
-		return nil
+		return append(b, 'n')
 	}
-	return val
+	switch f.cls {
+	case clsString:
+		b = append(b, 's')
+		b = strconv.AppendInt(b, int64(len(val.s)), 10)
+		b = append(b, ':')
+		return append(b, val.s...)
+	case clsNumber:
+		b = append(b, 'f')
+		return strconv.AppendUint(b, math.Float64bits(val.f+0), 16) // +0: -0 and 0 share a bucket
+	case clsBool:
+		b = append(b, 'b')
+		return strconv.AppendBool(b, val.b)
+	default: // dates and datetimes
+		b = append(b, 't')
+		b = strconv.AppendInt(b, val.sec, 10)
+		b = append(b, '.')
+		return strconv.AppendInt(b, int64(val.nsec), 10)
+	}
 }
 
 // bounds returns the [lo, hi) window that OFFSET and LIMIT select from n

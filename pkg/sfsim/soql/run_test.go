@@ -2,6 +2,7 @@ package soql
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -262,6 +263,50 @@ func TestRunGroupBy(t *testing.T) {
 	res = run(t, "SELECT Email, COUNT(Id) FROM Contact GROUP BY Email ORDER BY Email LIMIT 2 OFFSET 1")
 	if len(res.Rows) != 2 || res.Rows[0]["Email"] != `back\slash@example.com` || res.Rows[1]["Email"] != "jane@example.com" {
 		t.Errorf("ordered, paged groups: %v", res.Rows)
+	}
+}
+
+// TestRunGroupBySeveralFields groups by two fields: one bucket per distinct
+// combination (strings compared case-insensitively, null a value of its
+// own), aggregates named by alias or expr0, expr1, … as Salesforce names them.
+func TestRunGroupBySeveralFields(t *testing.T) {
+	res := run(t, "SELECT LeadSource, Active__c, COUNT(Id) n, COUNT(Score__c) FROM Contact GROUP BY LeadSource, Active__c ORDER BY LeadSource NULLS LAST, Active__c")
+	if !slices.Equal(res.Fields, []string{"LeadSource", "Active__c", "n", "expr0"}) {
+		t.Fatalf("Fields = %v", res.Fields)
+	}
+	type row struct {
+		src, active any
+		n, nSco     int
+	}
+	var got []row
+	for _, r := range res.Rows {
+		got = append(got, row{r["LeadSource"], r["Active__c"], r["n"].(int), r["expr0"].(int)})
+	}
+	// Web/true: 1 and 5; web/false: 2 (a bucket shows its first row's
+	// spelling; "web" and "Web" compare equal, so the tie goes to Active__c);
+	// Phone/null: 3; null/null: 4 and 6.
+	want := []row{{"Phone", nil, 1, 1}, {"web", false, 1, 1}, {"Web", true, 2, 2}, {nil, nil, 2, 0}}
+	if !slices.Equal(got, want) || res.TotalSize != 4 {
+		t.Errorf("groups = %v (total %d), want %v", got, res.TotalSize, want)
+	}
+
+	// A grouped field need not be selected; HAVING and ORDER BY may use any
+	// of the grouped fields.
+	res = run(t, "SELECT LastName, COUNT(Id) FROM Contact GROUP BY LeadSource, LastName HAVING LeadSource = 'web' ORDER BY LastName DESC")
+	var names []string
+	for _, r := range res.Rows {
+		names = append(names, r["LastName"].(string)+"="+strconv.Itoa(r["expr0"].(int)))
+	}
+	// Smith (1, Web) and smith (2, web) share a bucket: LastName folds too.
+	if want := []string{"Smith=2", "100%_sure=1"}; !slices.Equal(names, want) {
+		t.Errorf("having/order over the second field: %v, want %v", names, want)
+	}
+
+	// The order of the GROUP BY list does not change the buckets.
+	a := run(t, "SELECT COUNT(Id) FROM Contact GROUP BY LeadSource, LastName")
+	b := run(t, "SELECT COUNT(Id) FROM Contact GROUP BY LastName, LeadSource")
+	if a.TotalSize != 5 || b.TotalSize != 5 {
+		t.Errorf("buckets: %d and %d, want 5", a.TotalSize, b.TotalSize)
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 
 // parseExpr parses a condition: terms joined all by AND or all by OR.
 // Mixing the two at one level without parentheses is an error, as in SOQL.
-// having allows COUNT(field) operands and restricts fields to the grouped one.
+// having allows COUNT(field) operands and restricts fields to the grouped ones.
 func (p *parser) parseExpr(having bool) (cond, *Error) {
 	p.depth++
 	defer func() { p.depth-- }()
@@ -104,7 +104,7 @@ func (p *parser) parseComparison(having bool) (cond, *Error) {
 		if err != nil {
 			return nil, err
 		}
-		if having && (p.query.groupBy == nil || p.query.groupBy.info.Name != f.info.Name) {
+		if having && !p.query.isGrouped(f) {
 			return nil, errAt(p.q, t.pos, CodeMalformedQuery, "field must be grouped or aggregated: "+f.info.Name)
 		}
 		lhs = operand{f: f, agg: -1}
