@@ -3,6 +3,7 @@ package sfmetadata
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -52,6 +53,10 @@ func (m *Metadata) Check() error {
 			for _, f := range v.Filters {
 				if !customField(o.Name, f.Field) {
 					bad("list view %s.%s: filter on unknown field %s", o.Name, v.Name, f.Field)
+				}
+				if fd, ok := o.Field(f.Field); ok && fd.Type == "Picklist" && fd.Restricted && f.Value != "" &&
+					!slices.Contains(fd.PicklistValues(), f.Value) {
+					bad("list view %s.%s: filter value %q is not a value of picklist %s", o.Name, v.Name, f.Value, f.Field)
 				}
 			}
 		}

@@ -138,6 +138,7 @@ func (l *loader) customField(object, name string, data []byte) error {
 		Name: name, Label: x.Label, Type: x.Type, Length: x.Length, Precision: x.Precision, Scale: x.Scale,
 		ExternalID: x.ExternalID, Unique: x.Unique, CaseSensitive: x.CaseSensitive, Required: x.Required,
 		ReferenceTo: x.ReferenceTo, DeleteConstraint: x.DeleteConstraint, RelationshipName: x.RelationshipName,
+		InlineHelpText: x.InlineHelpText,
 	}
 	if err := shapeField(&f, &x); err != nil {
 		return err

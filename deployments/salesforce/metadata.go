@@ -79,6 +79,8 @@ type Field struct {
 	RelationshipName string
 	Picklist         []PicklistValue // Picklist only, in definition order
 	Restricted       bool            // Picklist: only listed values accepted
+	// InlineHelpText is the field help a user sees in the record page.
+	InlineHelpText string
 }
 
 // PicklistValue is one value of a picklist field.

@@ -143,6 +143,9 @@ func TestExceptionObjectMatchesTheDesign(t *testing.T) {
 		{"Status__c", "Picklist", 0, 0, false, false, false},
 		{"Source_Version__c", "Number", 0, 18, false, false, false},
 		{"Last_Seen__c", "DateTime", 0, 0, false, false, false},
+		{"Resolution__c", "Picklist", 0, 0, false, false, false},
+		{"Applied_At__c", "DateTime", 0, 0, false, false, false},
+		{"Apply_Error__c", "Text", 255, 0, false, false, false},
 	}
 	if len(o.Fields) != len(want) {
 		t.Errorf("%d fields, want %d", len(o.Fields), len(want))
@@ -173,18 +176,47 @@ func TestExceptionObjectMatchesTheDesign(t *testing.T) {
 	if f := mustField(t, m, exception, "Policy__c"); !slices.Equal(f.PicklistValues(), []string{"strict", "external-id", "email"}) {
 		t.Errorf("Policy__c values %v", f.PicklistValues())
 	}
-	if f := mustField(t, m, exception, "Status__c"); !slices.Equal(f.PicklistValues(), []string{"New", "Resolved", "Ignored"}) || f.DefaultValue() != "New" {
-		t.Errorf("Status__c values %v default %q, want New|Resolved|Ignored default New", f.PicklistValues(), f.DefaultValue())
+	statuses := []string{"New", "Resolved", "Ignored", "Applied", "Apply_Failed"}
+	if f := mustField(t, m, exception, "Status__c"); !slices.Equal(f.PicklistValues(), statuses) || !f.Restricted || f.DefaultValue() != "New" {
+		t.Errorf("Status__c values %v restricted %v default %q, want %v restricted, default New", f.PicklistValues(), f.Restricted, f.DefaultValue(), statuses)
 	}
-
-	var newView *ListView
-	for i := range o.ListViews {
-		if o.ListViews[i].Name == "New_Exceptions" {
-			newView = &o.ListViews[i]
+	resolutions := []string{"Link_To_Existing", "Keep_Both", "Discard_Incoming", "Reprocess"}
+	if f := mustField(t, m, exception, "Resolution__c"); !slices.Equal(f.PicklistValues(), resolutions) || !f.Restricted || f.DefaultValue() != "" {
+		t.Errorf("Resolution__c values %v restricted %v default %q, want %v restricted, no default", f.PicklistValues(), f.Restricted, f.DefaultValue(), resolutions)
+	}
+	// The fields a steward touches explain themselves on the record page.
+	for _, name := range []string{"Status__c", "Resolution__c", "Applied_At__c", "Apply_Error__c"} {
+		if f := mustField(t, m, exception, name); f.InlineHelpText == "" {
+			t.Errorf("%s has no inlineHelpText", name)
 		}
 	}
-	if newView == nil || !slices.Contains(newView.Filters, Filter{Field: "Status__c", Operation: "equals", Value: "New"}) {
-		t.Errorf("list view New_Exceptions filtering Status__c = New missing: %+v", o.ListViews)
+	if f := mustField(t, m, exception, "Resolution__c"); func() bool {
+		for _, v := range resolutions {
+			if !strings.Contains(f.InlineHelpText, v) {
+				return true
+			}
+		}
+		return false
+	}() {
+		t.Errorf("Resolution__c help does not explain every value: %q", f.InlineHelpText)
+	}
+
+	views := map[string]string{"New_Exceptions": "New", "Awaiting_Apply": "Resolved", "Apply_Failed": "Apply_Failed"}
+	for name, status := range views {
+		var view *ListView
+		for i := range o.ListViews {
+			if o.ListViews[i].Name == name {
+				view = &o.ListViews[i]
+			}
+		}
+		if view == nil || !slices.Contains(view.Filters, Filter{Field: "Status__c", Operation: "equals", Value: status}) {
+			t.Errorf("list view %s filtering Status__c = %s missing: %+v", name, status, o.ListViews)
+		}
+	}
+	if !slices.ContainsFunc(o.ListViews, func(v ListView) bool {
+		return v.Name == "Apply_Failed" && slices.Contains(v.Columns, "Apply_Error__c")
+	}) {
+		t.Error("list view Apply_Failed does not show Apply_Error__c")
 	}
 }
 
@@ -379,6 +411,8 @@ func TestLoadFSRejectsBrokenMetadata(t *testing.T) {
 		{"field permission on the version removed with the field", func(f fstest.MapFS) {
 			delete(f, sourceRoot+"/objects/Contact/fields/Sync_Version__c.field-meta.xml")
 		}, "unknown field Contact.Sync_Version__c"},
+		{"list view filters on a value the picklist lacks", replace(sourceRoot+"/objects/Contact_Sync_Exception__c/listViews/Apply_Failed.listView-meta.xml",
+			"<value>Apply_Failed</value>", "<value>Failed</value>"), `filter value "Failed" is not a value of picklist Status__c`},
 		{"custom permission removed", func(f fstest.MapFS) { delete(f, cpPath) }, "unknown custom permission Contact_Sync_Integration"},
 		{"unknown file", func(f fstest.MapFS) {
 			f[sourceRoot+"/flows/X.flow-meta.xml"] = &fstest.MapFile{Data: []byte("<Flow/>")}
