@@ -77,6 +77,14 @@ type Config struct {
 	Sleep func(ctx context.Context, d time.Duration)
 	// Logger receives start/stop and internal errors; nil = no logs.
 	Logger *zap.Logger
+	// BulkRowsPerSecond paces Bulk API 2.0 jobs: an internal batch of n
+	// rows (and a query job of n rows) takes n / BulkRowsPerSecond seconds,
+	// waited through Sleep; 0 = as fast as the emulator goes. A job is
+	// always processed after UploadComplete returns, so clients must poll.
+	BulkRowsPerSecond int
+	// BulkMaxUploadBytes caps one Bulk CSV upload (413 above it); 0 =
+	// DefaultBulkMaxUploadBytes (100 MB).
+	BulkMaxUploadBytes int64
 }
 
 // Faults are the injected failures.
@@ -95,6 +103,14 @@ type Faults struct {
 	Errors []string `json:"errors"`
 	// DailyLimit > 0 replaces the daily API allocation.
 	DailyLimit int `json:"daily_limit"`
+	// BulkBatchRetries makes every Bulk internal batch fail this many
+	// times before it succeeds: counted in the job's retries, each try
+	// taking the batch's time again; above 10 the job ends Failed.
+	BulkBatchRetries int `json:"bulk_batch_retries"`
+	// BulkFailBatch > 0 fails the Bulk ingest job at that internal batch
+	// (1 = the first): rows before it keep their results, the rest are
+	// unprocessed.
+	BulkFailBatch int `json:"bulk_fail_batch"`
 }
 
 func (f Faults) validate() error {
@@ -109,6 +125,10 @@ func (f Faults) validate() error {
 		return fmt.Errorf("faults: error_rate %v out of range 0..1", f.ErrorRate)
 	case f.DailyLimit < 0:
 		return fmt.Errorf("faults: daily_limit %d must be >= 0", f.DailyLimit)
+	case f.BulkBatchRetries < 0:
+		return fmt.Errorf("faults: bulk_batch_retries %d must be >= 0", f.BulkBatchRetries)
+	case f.BulkFailBatch < 0:
+		return fmt.Errorf("faults: bulk_fail_batch %d must be >= 0", f.BulkFailBatch)
 	}
 	for _, e := range f.Errors {
 		switch e {
@@ -148,6 +168,9 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
+	if c.BulkMaxUploadBytes == 0 {
+		c.BulkMaxUploadBytes = DefaultBulkMaxUploadBytes
+	}
 }
 
 func (c *Config) validate() error {
@@ -156,6 +179,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("sfsim: SessionIdleTimeout %v must be >= 0", c.SessionIdleTimeout)
 	case c.DailyLimit < 0:
 		return fmt.Errorf("sfsim: DailyLimit %d must be >= 0", c.DailyLimit)
+	case c.BulkRowsPerSecond < 0:
+		return fmt.Errorf("sfsim: BulkRowsPerSecond (SFSIM_BULK_ROWS_PER_SECOND) %d must be >= 0", c.BulkRowsPerSecond)
+	case c.BulkMaxUploadBytes < 0:
+		return fmt.Errorf("sfsim: BulkMaxUploadBytes (SFSIM_BULK_MAX_UPLOAD_BYTES) %d must be >= 0", c.BulkMaxUploadBytes)
 	}
 	switch c.DuplicateAction {
 	case ActionAllowAlert, ActionBlock, ActionOff:

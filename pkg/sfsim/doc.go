@@ -1,8 +1,8 @@
 // Package sfsim is a Salesforce org emulator that speaks the REST API on the
 // wire: OAuth 2.0 (client credentials and JWT bearer), sObject rows and
 // upsert by external ID, sObject Collections, Composite, SOQL queries with
-// paging, /limits, duplicate rules, validation, API limits and injectable
-// faults. It follows the wire behaviour recorded in the project's
+// paging, Bulk API 2.0 ingest and query jobs (bulk.go), /limits, duplicate
+// rules, validation, API limits and injectable faults. It follows the wire behaviour recorded in the project's
 // reference/salesforce-api.md (§11 lists what must be exact).
 //
 // Start one in-process from a test, the way httptest.NewServer works:
@@ -18,7 +18,8 @@
 //
 //	GET  /__sfsim/stats            api_calls, calls by route, records by object
 //	POST /__sfsim/reset            drop records, sessions, counters
-//	PUT  /__sfsim/faults           Faults JSON: latency_ms, latency_per_record_ms, jitter_ms, error_rate, errors, daily_limit
+//	PUT  /__sfsim/faults           Faults JSON: latency_ms, latency_per_record_ms, jitter_ms, error_rate, errors, daily_limit,
+//	                               bulk_batch_retries, bulk_fail_batch
 //	GET  /__sfsim/faults           the faults in force
 //	POST /__sfsim/expire-sessions  every token becomes INVALID_SESSION_ID
 //

@@ -51,10 +51,13 @@ func (s *Server) hLimits(c *call) *response {
 		rem = 0
 	}
 	full := func(n int64) limit { return limit{Max: n, Remaining: n} }
+	batches, queries := s.bulk.usage()
+	left := func(max, used int64) limit { return limit{Max: max, Remaining: max - min(used, max)} }
 	return jsonResp(http.StatusOK, map[string]any{
 		"DailyApiRequests":              limit{Max: max, Remaining: rem},
-		"DailyBulkApiRequests":          full(15000),
-		"DailyBulkV2QueryJobs":          full(10000),
+		"DailyBulkApiRequests":          left(DailyBulkBatches, batches),
+		"DailyBulkApiBatches":           left(DailyBulkBatches, batches),
+		"DailyBulkV2QueryJobs":          left(DailyBulkQueryJobs, queries),
 		"DailyBulkV2QueryFileStorageMB": full(976562),
 		"ConcurrentSyncReportRuns":      full(20),
 		"DataStorageMB":                 full(1024),

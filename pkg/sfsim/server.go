@@ -68,6 +68,8 @@ type Server struct {
 	locators map[string]*locator
 	locOrder []string
 
+	bulk bulkJobs // Bulk API 2.0 jobs (bulk.go)
+
 	orgID, userID string
 	jwtKey        *rsa.PublicKey
 }
@@ -157,6 +159,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closing)
+		s.bulk.stop()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := s.hs.Shutdown(ctx); err != nil {
@@ -221,6 +224,7 @@ func (s *Server) resetState() {
 	s.locators = map[string]*locator{}
 	s.locOrder = nil
 	s.locMu.Unlock()
+	s.bulk.reset()
 }
 
 // Stats returns the call counters and record counts.
@@ -401,7 +405,11 @@ func (s *Server) serveData(w http.ResponseWriter, r *http.Request) {
 	}
 	c.lockRate = plan.lockRate
 	if r.Body != nil && r.Method != http.MethodGet {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		limit := int64(maxBody)
+		if rt.maxBody > 0 {
+			limit = rt.maxBody
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
@@ -555,7 +563,8 @@ func (c *call) writeOpts() *writeOpts {
 type route struct {
 	name       string // for stats: "METHOD /template"
 	h          func(*call) *response
-	collection bool // a collections write: lock faults are drawn per record
+	collection bool  // a collections write: lock faults are drawn per record
+	maxBody    int64 // body cap when not maxBody (a Bulk CSV upload)
 }
 
 // route maps a call to its handler.
@@ -648,6 +657,8 @@ func (s *Server) route(c *call) route {
 			return notAllowed("composite/sobjects/{type}/{field}", "PATCH")
 		}
 		return route{name: name("composite/sobjects/{type}/{field}"), h: s.hCollUpsert, collection: true}
+	case seg[0] == "jobs":
+		return s.bulkRoute(c)
 	}
 	return route{name: m + " (unknown)", h: func(*call) *response { return s.fail(errNotFound()) }}
 }
@@ -656,7 +667,7 @@ func (s *Server) route(c *call) route {
 func (s *Server) hResources(c *call) *response {
 	base := fmt.Sprintf("/services/data/v%d.0/", c.version)
 	out := map[string]string{}
-	for _, r := range []string{"sobjects", "query", "queryAll", "composite", "limits"} {
+	for _, r := range []string{"sobjects", "query", "queryAll", "composite", "limits", "jobs"} {
 		out[r] = base + r
 	}
 	return jsonResp(http.StatusOK, out)

@@ -34,6 +34,8 @@ type config struct {
 	LatencyPerRecordMS int           `envconfig:"SFSIM_LATENCY_PER_RECORD_MS" default:"0" desc:"0..3000: plus N ms per record a write submits (collections, composite, single-record); an assumption to configure, e.g. 5 with SFSIM_LATENCY_MS=150 ≈ 1.15 s per 200-record upsert"`
 	ErrorRate          float64       `envconfig:"SFSIM_ERROR_RATE" default:"0" desc:"0..1: chance of an injected fault, per record in collections writes (lock), per request otherwise"`
 	Errors             []string      `envconfig:"SFSIM_ERRORS" default:"UNABLE_TO_LOCK_ROW" desc:"comma-separated faults drawn from: UNABLE_TO_LOCK_ROW (400), SERVER_UNAVAILABLE (503 JSON), HTML_502 (502 HTML page)"`
+	BulkRowsPerSecond  int           `envconfig:"SFSIM_BULK_ROWS_PER_SECOND" default:"0" desc:"Bulk API 2.0 speed: rows per second a job is processed at, in internal batches of 10,000 (0 = as fast as possible; jobs still run after UploadComplete, so clients poll)"`
+	BulkMaxUploadBytes int64         `envconfig:"SFSIM_BULK_MAX_UPLOAD_BYTES" default:"104857600" desc:"largest Bulk CSV upload accepted (PUT …/batches), in bytes; larger gets 413"`
 	Seed               int64         `envconfig:"SFSIM_SEED" default:"1" desc:"seed of the fault randomness, for reproducible runs"`
 	LogLevel           string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 }
@@ -41,7 +43,8 @@ type config struct {
 const help = `sfsim: a Salesforce org emulator speaking the REST API on the wire: OAuth 2.0
 token endpoint (client credentials, JWT bearer), sObject rows and upsert by
 external ID, sObject Collections, Composite, SOQL queries with paging,
-/limits, duplicate rules, validation, API limits and injected faults.
+Bulk API 2.0 ingest and query jobs, /limits, duplicate rules, validation,
+API limits and injected faults.
 
 Data:  {URL}/services/oauth2/token, {URL}/services/data/v45.0 … v62.0
 Admin: GET /__sfsim/stats, POST /__sfsim/reset, PUT /__sfsim/faults,
@@ -65,6 +68,7 @@ func (c config) simConfig() (sfsim.Config, error) {
 		Addr: c.Addr, ClientID: c.ClientID, ClientSecret: c.ClientSecret, AdminToken: c.AdminToken,
 		DuplicateAction: c.DuplicateAction, DuplicateResultKey: c.DuplicateResultKey,
 		DailyLimit: c.DailyLimit, SessionIdleTimeout: c.SessionIdleTimeout, Seed: c.Seed,
+		BulkRowsPerSecond: c.BulkRowsPerSecond, BulkMaxUploadBytes: c.BulkMaxUploadBytes,
 		Faults: sfsim.Faults{LatencyMS: c.LatencyMS, JitterMS: c.JitterMS, LatencyPerRecordMS: c.LatencyPerRecordMS,
 			ErrorRate: c.ErrorRate, Errors: c.Errors},
 	}
