@@ -155,6 +155,8 @@ type call struct {
 	raw    []byte // an already encoded body (used instead of body)
 	dup    *DuplicateRuleHeader
 	replay replay
+	// contentType and accept replace the JSON defaults (Bulk CSV).
+	contentType, accept string
 }
 
 type response struct {
@@ -275,9 +277,15 @@ func (c *Client) send(ctx context.Context, cl call, body []byte, s *session) (*r
 	}
 	req.Header.Set("Authorization", "Bearer "+s.token)
 	req.Header.Set("Accept", "application/json")
+	if cl.accept != "" {
+		req.Header.Set("Accept", cl.accept)
+	}
 	req.Header.Set("Sforce-Call-Options", "client="+c.cfg.CallOptionsClient)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+		if cl.contentType != "" {
+			req.Header.Set("Content-Type", cl.contentType)
+		}
 	}
 	if cl.dup != nil {
 		req.Header.Set("Sforce-Duplicate-Rule-Header", cl.dup.String())
