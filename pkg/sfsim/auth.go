@@ -21,8 +21,10 @@ import (
 
 // session is a live access token.
 type session struct {
-	integration bool // holds the integration custom permission
-	user        string
+	integration bool   // holds the integration custom permission
+	user        string // the client id, or the JWT subject
+	userID      string // the User the session acts as (org.go)
+	username    string
 	last        time.Time
 }
 
@@ -74,7 +76,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 			oauthErr(w, http.StatusBadRequest, "invalid_client", "invalid client credentials")
 			return
 		}
-		s.issue(w, id, integration, true)
+		s.issue(w, id, integration, false)
 	case grantJWT:
 		if s.jwtKey == nil {
 			oauthErr(w, http.StatusBadRequest, "unsupported_grant_type", "grant type not supported")
@@ -85,22 +87,24 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 			oauthErr(w, http.StatusBadRequest, code, desc)
 			return
 		}
-		s.issue(w, sub, true, false)
+		s.issue(w, sub, true, true)
 	default:
 		oauthErr(w, http.StatusBadRequest, "unsupported_grant_type", "grant type not supported")
 	}
 }
 
-// issue creates a session and writes the token response (§7: no expires_in).
-func (s *Server) issue(w http.ResponseWriter, user string, integration, withSignature bool) {
+// issue creates a session and writes the token response (§7: no expires_in;
+// client_credentials responses carry a signature, JWT ones do not).
+func (s *Server) issue(w http.ResponseWriter, user string, integration, jwt bool) {
 	var raw [48]byte
 	_, _ = rand.Read(raw[:])
 	token := s.orgID[:15] + "!" + base64.RawURLEncoding.EncodeToString(raw[:])
+	u := s.userFor(user, jwt)
 	s.sessMu.Lock()
-	s.sessions[token] = &session{integration: integration, user: user, last: time.Now()}
+	s.sessions[token] = &session{integration: integration, user: user, userID: u.id, username: u.username, last: time.Now()}
 	s.sessMu.Unlock()
 	issuedAt := strconv.FormatInt(time.Now().UnixMilli(), 10)
-	idURL := "https://login.salesforce.com/id/" + s.orgID + "/" + s.userID
+	idURL := "https://login.salesforce.com/id/" + s.orgID + "/" + u.id
 	resp := map[string]string{
 		"access_token":     token,
 		"instance_url":     s.url,
@@ -110,7 +114,7 @@ func (s *Server) issue(w http.ResponseWriter, user string, integration, withSign
 		"issued_at":        issuedAt,
 		"scope":            "api",
 	}
-	if withSignature {
+	if !jwt {
 		mac := hmac.New(sha256.New, []byte(s.cfg.ClientSecret))
 		mac.Write([]byte(idURL + issuedAt))
 		resp["signature"] = base64.StdEncoding.EncodeToString(mac.Sum(nil))

@@ -205,6 +205,8 @@ func (s *Server) hCollUpdate(c *call) *response {
 			res[i] = errResult(&apiError{code: "ENTITY_IS_DELETED", msg: "entity is deleted"})
 		case r == nil:
 			res[i] = errResult(&apiError{code: "INVALID_CROSS_REFERENCE_KEY", msg: "invalid cross reference id"})
+		case os.info.system:
+			res[i] = errResult(errSystemObject(os.info, "deleted"))
 		case s.rollLock(c.lockRate):
 			res[i] = errResult(s.lockError())
 		default:

@@ -5,6 +5,14 @@
 // rules, validation, API limits and injectable faults. It follows the wire behaviour recorded in the project's
 // reference/salesforce-api.md (§11 lists what must be exact).
 //
+// It also serves what the Salesforce CLI (sf) and jsforce need beyond a
+// sync client: OpenID /services/oauth2/userinfo and a User per identity
+// that logs in, the Organization row, a Profile, query column metadata
+// (GET /query?q=…&columns=true), the sObject Tree API
+// (POST /composite/tree/{type}), /limits/recordCount, attributes.url on
+// every queried record, and paths with doubled slashes. Package
+// sfsim/clitest drives the real tools against it.
+//
 // Start one in-process from a test, the way httptest.NewServer works:
 //
 //	srv, err := sfsim.New(sfsim.Config{}) // client_credentials contactsync / contactsync-secret

@@ -26,6 +26,7 @@ type objectInfo struct {
 	dupRules            []*dupRule
 	valRules            []*valRule
 	computedName        bool   // Name = FirstName + " " + LastName
+	system              bool   // Organization or User (org.go): read-only through the API
 	nameFormat          string // auto-number Name
 	soql                soql.ObjectInfo
 }
@@ -95,7 +96,19 @@ func compileSchema(s *Schema) (*model, error) {
 	m := &model{byLower: map[string]*objectInfo{}, byPfx: map[string]*objectInfo{}}
 	nextCustom := 0
 	const b62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	for _, o := range s.Objects {
+	objects := s.Objects
+	system := map[string]bool{}
+	for _, so := range systemObjects() {
+		taken := false
+		for _, o := range s.Objects {
+			taken = taken || strings.EqualFold(o.Name, so.Name) || o.KeyPrefix == so.KeyPrefix
+		}
+		if !taken {
+			objects = append(objects[:len(objects):len(objects)], so)
+			system[so.Name] = true
+		}
+	}
+	for _, o := range objects {
 		if o.Name == "" || !validAPIName(o.Name) {
 			return nil, fmt.Errorf("objects: invalid object name %q", o.Name)
 		}
@@ -103,7 +116,7 @@ func compileSchema(s *Schema) (*model, error) {
 			return nil, fmt.Errorf("objects: %s defined twice", o.Name)
 		}
 		oi := &objectInfo{name: o.Name, label: o.Label, prefix: o.KeyPrefix, custom: strings.HasSuffix(o.Name, "__c"),
-			byName: map[string]*fieldInfo{}, byLower: map[string]*fieldInfo{}}
+			byName: map[string]*fieldInfo{}, byLower: map[string]*fieldInfo{}, system: system[o.Name]}
 		if oi.label == "" {
 			oi.label = defaultLabel(o.Name)
 		}

@@ -22,6 +22,7 @@ type locator struct {
 	object    string
 	aggregate bool
 	rows      []map[string]any
+	ids       []string // rows[i]'s record Id, for attributes.url
 }
 
 // batchSize reads Sforce-Query-Options: batchSize=N (200..2000).
@@ -54,6 +55,9 @@ func (s *Server) hQuery(c *call) *response {
 	if o == nil {
 		return s.fail(newErr(http.StatusBadRequest, "INVALID_TYPE", fmt.Sprintf("sObject type '%s' is not supported.", parsed.Object())))
 	}
+	if strings.EqualFold(c.query.Get("columns"), "true") {
+		return jsonResp(http.StatusOK, columnMetadata(o, parsed))
+	}
 	unlock := c.rlock()
 	res, err := parsed.Run(s.objs[o].rows, time.Now())
 	unlock()
@@ -63,7 +67,7 @@ func (s *Server) hQuery(c *call) *response {
 	if res.Count {
 		return jsonResp(http.StatusOK, map[string]any{"totalSize": res.TotalSize, "done": true, "records": []any{}})
 	}
-	loc := &locator{object: o.name, rows: res.Rows, aggregate: parsed.Aggregate()}
+	loc := &locator{object: o.name, rows: res.Rows, ids: res.IDs, aggregate: parsed.Aggregate()}
 	return c.page(loc, "", 0)
 }
 
@@ -81,7 +85,7 @@ func (c *call) page(loc *locator, id string, offset int) *response {
 	total := len(loc.rows)
 	end := min(offset+batchSize(c.header), total)
 	recs := make([]map[string]any, 0, end-offset)
-	for _, row := range loc.rows[offset:end] {
+	for i, row := range loc.rows[offset:end] {
 		out := make(map[string]any, len(row)+1)
 		for k, v := range row {
 			out[k] = v
@@ -89,8 +93,8 @@ func (c *call) page(loc *locator, id string, offset int) *response {
 		if loc.aggregate {
 			out["attributes"] = map[string]any{"type": "AggregateResult"}
 		} else {
-			idv, _ := row["Id"].(string)
-			out["attributes"] = attributes(loc.object, idv, c.version)
+			// Every record names its URL, whether or not Id is selected.
+			out["attributes"] = attributes(loc.object, loc.ids[offset+i], c.version)
 		}
 		recs = append(recs, out)
 	}

@@ -212,6 +212,7 @@ func (s *Server) resetState() {
 		s.objs[o] = newObjectStore(o)
 	}
 	s.deleted = map[string]*objectInfo{}
+	s.seedSystemRecords()
 	s.mu.Unlock()
 	s.sessMu.Lock()
 	s.sessions = map[string]*session{}
@@ -331,6 +332,16 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	path := r.URL.EscapedPath()
+	if strings.Contains(path, "//") {
+		// A real org accepts empty path segments (the Salesforce CLI asks
+		// for //services/data/… once logged in with an instance URL that
+		// ends in a slash): collapse them.
+		path = collapseSlashes(path)
+		r.URL.Path, r.URL.RawPath = collapseSlashes(r.URL.Path), ""
+		if path != r.URL.Path {
+			r.URL.RawPath = path
+		}
+	}
 	switch {
 	case path == "/__sfsim/healthz":
 		// Liveness for orchestrators: no token, no data, not an API call.
@@ -340,6 +351,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case path == "/services/oauth2/token":
 		s.countRoute("POST /services/oauth2/token")
 		s.serveToken(w, r)
+	case path == "/services/oauth2/userinfo":
+		s.countRoute(r.Method + " /services/oauth2/userinfo")
+		s.serveUserInfo(w, r)
 	case path == "/services/data" || path == "/services/data/":
 		s.write(w, jsonResp(http.StatusOK, versionList()))
 	case strings.HasPrefix(path, "/services/data/v"):
@@ -347,6 +361,19 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.write(w, s.fail(errNotFound()))
 	}
+}
+
+// collapseSlashes turns every run of slashes in p into one.
+func collapseSlashes(p string) string {
+	var b strings.Builder
+	b.Grow(len(p))
+	for i := 0; i < len(p); i++ {
+		if p[i] == '/' && i > 0 && p[i-1] == '/' {
+			continue
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String()
 }
 
 func headerSize(h http.Header) int {
@@ -555,8 +582,12 @@ func (c *call) txn() *txn {
 
 func (c *call) writeOpts() *writeOpts {
 	d := parseDupHeader(c.header.Get("Sforce-Duplicate-Rule-Header"))
+	userID := c.sess.userID
+	if userID == "" {
+		userID = c.s.userID
+	}
 	return &writeOpts{integration: c.sess.integration, allowSave: d.allowSave, details: d.details,
-		version: c.version, now: time.Now(), userID: c.s.userID}
+		version: c.version, now: time.Now(), userID: userID}
 }
 
 // route is a resolved resource.
@@ -587,6 +618,11 @@ func (s *Server) route(c *call) route {
 			return notAllowed("limits", "HEAD", "GET")
 		}
 		return route{name: name("limits"), h: s.hLimits}
+	case seg[0] == "limits" && n == 2 && seg[1] == "recordCount":
+		if m != http.MethodGet {
+			return notAllowed("limits/recordCount", "HEAD", "GET")
+		}
+		return route{name: name("limits/recordCount"), h: s.hRecordCount}
 	case (seg[0] == "query" || seg[0] == "queryAll") && n <= 2:
 		if m != http.MethodGet {
 			return notAllowed(seg[0], "HEAD", "GET")
@@ -659,6 +695,11 @@ func (s *Server) route(c *call) route {
 		return route{name: name("composite/sobjects/{type}/{field}"), h: s.hCollUpsert, collection: true}
 	case seg[0] == "jobs":
 		return s.bulkRoute(c)
+	case seg[0] == "composite" && n == 3 && seg[1] == "tree":
+		if m != http.MethodPost {
+			return notAllowed("composite/tree/{type}", "POST")
+		}
+		return route{name: name("composite/tree/{type}"), h: s.hTree}
 	}
 	return route{name: m + " (unknown)", h: func(*call) *response { return s.fail(errNotFound()) }}
 }

@@ -154,6 +154,9 @@ func (s *Server) hDelete(c *call) *response {
 	if err != nil {
 		return s.fail(err)
 	}
+	if o.system {
+		return s.fail(errSystemObject(o, "deleted"))
+	}
 	c.recordLatency(1)
 	defer c.lock()()
 	os := s.objs[o]
@@ -303,6 +306,9 @@ func (s *Server) hDeleteByExt(c *call) *response {
 	o, err := c.object()
 	if err != nil {
 		return s.fail(err)
+	}
+	if o.system {
+		return s.fail(errSystemObject(o, "deleted"))
 	}
 	c.recordLatency(1)
 	defer c.lock()()

@@ -318,8 +318,9 @@ func (o *objectInfo) validate(old, f, vals map[string]any, w *writeOpts) *apiErr
 	return nil
 }
 
-// Username is $User.Username in validation rules. The emulator has one user
-// (its Id is every record's CreatedById), whichever client logs in.
+// Username is the integration user's Username (the User that sessions of
+// Config.ClientID act as; see org.go) and $User.Username in validation
+// rules, whichever client writes.
 const Username = "contactsync@sfsim.invalid"
 
 // ruleEnv is a write as validation rules see it: the record before (nil on
@@ -361,6 +362,9 @@ func (s *objectStore) checkUnique(self *record, old, f map[string]any) *apiError
 
 // create validates and stores a new record.
 func (s *Server) create(os *objectStore, vals map[string]any, w *writeOpts, tx *txn) (*record, *apiError) {
+	if os.info.system && !w.seed {
+		return nil, errSystemObject(os.info, "inserted")
+	}
 	id := makeID(os.info.prefix, s.idSeq.Add(1))
 	f := os.info.build(nil, id, vals, w)
 	if os.info.nameFormat != "" {
@@ -385,6 +389,9 @@ func (s *Server) create(os *objectStore, vals map[string]any, w *writeOpts, tx *
 
 // update validates and applies vals to r.
 func (s *Server) update(os *objectStore, r *record, vals map[string]any, w *writeOpts, tx *txn) *apiError {
+	if os.info.system {
+		return errSystemObject(os.info, "updated")
+	}
 	f := os.info.build(r.f, "", vals, w)
 	if err := os.info.validate(r.f, f, vals, w); err != nil {
 		return err

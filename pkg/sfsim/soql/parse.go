@@ -292,7 +292,7 @@ func (p *parser) bindSelect(raw []rawItem) *Error {
 			q.grouped = true
 			si.agg = p.aggIndex(f)
 			if it.hasAlias {
-				si.name = it.alias.text
+				si.name, si.aliased = it.alias.text, true
 			} else {
 				si.name = "expr" + strconv.Itoa(expr)
 				expr++

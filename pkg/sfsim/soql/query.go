@@ -43,6 +43,23 @@ type Result struct {
 	Rows []map[string]any
 	// Count is set for SELECT COUNT() queries: TotalSize is the count.
 	Count bool
+	// IDs are the Id of each row's source record, whether or not Id is
+	// selected (Salesforce names every record's URL in its attributes).
+	// Nil for aggregate queries.
+	IDs []string
+}
+
+// Column describes one output column of a query, as Salesforce's query
+// column metadata (GET /query?q=…&columns=true) does.
+type Column struct {
+	Name      string // the output key: field name, alias or exprN
+	Field     string // the field read (COUNT's argument for an aggregate)
+	Type      string // the field's describe type; "int" for COUNT
+	Aggregate bool
+	// Display is the column's display name: the field name, an aggregate's
+	// alias, or for an unaliased aggregate the function as written
+	// ("COUNT(Id)").
+	Display string
 }
 
 // class is how a field's values compare.
@@ -96,9 +113,10 @@ type field struct {
 
 // selItem is one SELECT item: a field or COUNT(field) (agg >= 0).
 type selItem struct {
-	name string // output key
-	f    *field
-	agg  int // index into Query.aggs, or -1
+	name    string // output key
+	f       *field
+	agg     int  // index into Query.aggs, or -1
+	aliased bool // name is the query's alias
 }
 
 type orderItem struct {
@@ -127,6 +145,23 @@ type Query struct {
 
 // Object returns the canonical name of the queried object.
 func (q *Query) Object() string { return q.object }
+
+// Columns returns the output columns in select order (empty for SELECT
+// COUNT()).
+func (q *Query) Columns() []Column {
+	out := make([]Column, 0, len(q.items))
+	for _, it := range q.items {
+		c := Column{Name: it.name, Field: it.f.info.Name, Type: it.f.info.Type, Display: it.f.info.Name}
+		if it.agg >= 0 {
+			c.Aggregate, c.Type, c.Display = true, "int", "COUNT("+it.f.info.Name+")"
+			if it.aliased {
+				c.Display = it.name
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
 
 // Aggregate reports whether the query returns AggregateResult rows (it has
 // GROUP BY or COUNT(field) in its select list) rather than records of the
@@ -159,14 +194,17 @@ func (q *Query) Run(rows []map[string]any, now time.Time) (*Result, error) {
 	}
 	lo, hi := bounds(len(matched), q.offset, q.limit)
 	out := make([]map[string]any, 0, hi-lo)
+	ids := make([]string, 0, hi-lo)
 	for _, r := range matched[lo:hi] {
 		p := make(map[string]any, len(q.items))
 		for _, it := range q.items {
 			p[it.name] = r[it.f.info.Name]
 		}
 		out = append(out, p)
+		id, _ := r["Id"].(string)
+		ids = append(ids, id)
 	}
-	return &Result{TotalSize: len(out), Fields: append([]string(nil), q.fields...), Rows: out}, nil
+	return &Result{TotalSize: len(out), Fields: append([]string(nil), q.fields...), Rows: out, IDs: ids}, nil
 }
 
 // group is one GROUP BY bucket (or the single bucket of an aggregate query

@@ -1,6 +1,7 @@
 package soql
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -404,5 +405,25 @@ func TestLikeMatch(t *testing.T) {
 		if got := likeMatch(pat(tc.pat), tc.s, false); got != tc.want {
 			t.Errorf("%q LIKE %q = %v", tc.s, tc.pat, got)
 		}
+	}
+}
+
+func TestColumns(t *testing.T) {
+	q, err := Parse("SELECT LeadSource, COUNT(Id), COUNT(Email) e FROM Contact GROUP BY LeadSource", testSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range q.Columns() {
+		got = append(got, fmt.Sprintf("%s/%s/%s/%v", c.Name, c.Field, c.Display, c.Aggregate))
+	}
+	want := []string{"LeadSource/LeadSource/LeadSource/false", "expr0/Id/COUNT(Id)/true", "e/Email/e/true"}
+	if !slices.Equal(got, want) || !q.Aggregate() {
+		t.Errorf("Columns = %v (aggregate %v), want %v", got, q.Aggregate(), want)
+	}
+	q, _ = Parse("SELECT Email FROM Contact WHERE Email != 'COUNT(Id)' ORDER BY Email", testSchema)
+	res, _ := q.Run(testRows(), testNow)
+	if q.Aggregate() || len(res.IDs) != 6 || len(res.Rows) != 6 || res.IDs[0] != "6" {
+		t.Errorf("plain query: aggregate %v, IDs %v", q.Aggregate(), res.IDs)
 	}
 }
