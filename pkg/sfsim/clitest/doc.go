@@ -16,6 +16,7 @@
 // HOME, so nothing is read from or written to the user's own sf config.
 //
 // The tests have no library code; this file only documents the package.
-// Bulk API commands (sf data upsert bulk, sf data query --bulk) belong in
-// a file of their own beside sf_test.go, using the same harness.
+// harness_test.go holds the shared harness (tool lookup, emulator, private
+// HOME, login); sf_test.go the REST commands, bulk_test.go the Bulk API 2.0
+// ones, jsforce_test.go the jsforce script in testdata.
 package clitest
