@@ -102,7 +102,7 @@ func (p *Program) Exit(err error, stderr io.Writer) int {
 
 // Run parses args (without the program name), runs the command they name
 // and returns its error; ExitCode maps it to the exit status. Help goes to
-// stdout and returns an error for which ExitCode is 0.
+// stdout and returns nil.
 func (p *Program) Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cmd, rest, err := p.find(args)
 	if err != nil {
@@ -110,7 +110,7 @@ func (p *Program) Run(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	if cmd == nil { // program help
 		p.WriteHelp(stdout)
-		return errHelp
+		return nil
 	}
 	fs := flag.NewFlagSet(p.Name+" "+cmd.Name, flag.ContinueOnError)
 	in := &Invocation{Program: p.Name, Command: strings.TrimSpace(p.Name + " " + cmd.Name), Stdout: stdout, Stderr: stderr, Flags: fs}
@@ -125,7 +125,7 @@ func (p *Program) Run(ctx context.Context, args []string, stdout, stderr io.Writ
 	pos, err := Parse(fs, rest)
 	if errors.Is(err, errHelp) {
 		p.WriteCommandHelp(stdout, cmd, fs)
-		return errHelp
+		return nil
 	}
 	if err != nil {
 		return Usagef("%s: %v", in.Command, err)

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/contactsync/contactsync/pkg/bus"
+	"github.com/contactsync/contactsync/pkg/cli"
 	"github.com/contactsync/contactsync/pkg/delta"
 )
 
@@ -75,7 +76,7 @@ func (e LineError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.
 
 // ErrRejected is returned (wrapped) by BackfillFile when lines were refused;
 // the good lines are published all the same.
-var ErrRejected = errors.New("some records were rejected")
+var ErrRejected = cli.ErrRejected
 
 // publishWindow bounds asynchronous publishes awaiting their ack.
 const publishWindow = 256

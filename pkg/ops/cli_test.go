@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/contactsync/contactsync/pkg/bus"
+	"github.com/contactsync/contactsync/pkg/cli"
 )
 
 func runCLI(t *testing.T, args ...string) (string, string, error) {
@@ -25,7 +26,7 @@ func TestCLIHelpForEveryCommand(t *testing.T) {
 		{"dlq", "list", "--help"}, {"dlq", "show", "--help"}, {"dlq", "replay", "--help"}, {"dlq", "purge", "--help"},
 	} {
 		out, _, err := runCLI(t, args...)
-		if err != nil || ExitCode(err) != 0 {
+		if err != nil || cli.ExitCode(err) != 0 {
 			t.Errorf("%v: %v", args, err)
 		}
 		if !strings.Contains(out, "syncctl") || (len(args) > 1 && !strings.Contains(out, "-nats")) {
@@ -44,8 +45,8 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"status", "--bogus"}, {"status", "--wait", "0", "--nats", "nats://127.0.0.1:1"},
 	} {
 		_, _, err := runCLI(t, args...)
-		if ExitCode(err) != 2 {
-			t.Errorf("%v: err %v, exit %d; want 2", args, err, ExitCode(err))
+		if cli.ExitCode(err) != 2 {
+			t.Errorf("%v: err %v, exit %d; want 2", args, err, cli.ExitCode(err))
 		}
 	}
 }
@@ -67,7 +68,30 @@ func TestCLIEndToEnd(t *testing.T) {
 	if err != nil || !strings.Contains(out, `"external_id": "MC_1"`) || !strings.Contains(out, "Cs-Error-Message:") {
 		t.Fatalf("dlq show: %v\n%s", err, out)
 	}
-	if _, _, err = runCLI(t, "dlq", "show", "999"); ExitCode(err) != 1 {
+	// Issue 10: flags after SEQ ("dlq show 1 --json" was a usage error).
+	out, _, err = runCLI(t, "dlq", "show", s, "--json")
+	var shown map[string]any
+	if err != nil || json.Unmarshal([]byte(out), &shown) != nil || shown["payload"] == nil {
+		t.Fatalf("dlq show SEQ --json: %v\n%s", err, out)
+	}
+	// Issue 10: "dlq purge --dry-run --older-than 3d" did not exist / parse.
+	out, _, err = runCLI(t, "dlq", "purge", "--dry-run", "--older-than", "3d", "--yes")
+	if err != nil || !strings.Contains(out, "0 dead letters would be deleted") || f.msgs(t, bus.StreamDLQ) != 2 {
+		t.Fatalf("purge --dry-run --older-than 3d: %v\n%s", err, out)
+	}
+	out, _, err = runCLI(t, "dlq", "purge", "--dry-run", "--yes")
+	if err != nil || !strings.Contains(out, "2 dead letters would be deleted") || f.msgs(t, bus.StreamDLQ) != 2 {
+		t.Fatalf("purge --dry-run --yes deleted: %v\n%s", err, out)
+	}
+	// Issue 10: a bad segment printed an empty summary before the error.
+	out, errOut, err := runCLI(t, "backfill", "--segment", "EMEA.>", "--ticket", "T1")
+	if cli.ExitCode(err) != 2 || out != "" || !strings.Contains(err.Error(), "--segment") {
+		t.Fatalf("backfill bad segment: %v\nstdout %q\nstderr %q", err, out, errOut)
+	}
+	if _, _, err = runCLI(t, "backfill", "--segment", "emea", "--ticket", "T1", "--from-file", "x.csv"); cli.ExitCode(err) != 2 || !strings.Contains(err.Error(), "producer publish") {
+		t.Fatalf("backfill --from-file x.csv: %v", err)
+	}
+	if _, _, err = runCLI(t, "dlq", "show", "999"); cli.ExitCode(err) != 1 {
 		t.Fatalf("dlq show 999: %v", err)
 	}
 	out, _, err = runCLI(t, "dlq", "purge", "--code", "STRING_TOO_LONG")
@@ -90,8 +114,8 @@ func TestCLIEndToEnd(t *testing.T) {
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, err := runCLI(t, "backfill", "--segment", "emea", "--ticket", "SRC-1", "--from-file", file)
-	if ExitCode(err) != 1 || !strings.Contains(errOut, "emea.ndjson: line 2: segment") || !strings.Contains(out, "published 1") {
+	out, errOut, err = runCLI(t, "backfill", "--segment", "emea", "--ticket", "SRC-1", "--from-file", file)
+	if cli.ExitCode(err) != 1 || !strings.Contains(errOut, "emea.ndjson: line 2: segment") || !strings.Contains(out, "published 1") {
 		t.Fatalf("backfill --from-file: %v\nstdout %s\nstderr %s", err, out, errOut)
 	}
 	out, _, err = runCLI(t, "backfill", "--segment", "emea", "--ticket", "BF-1", "--rate", "500")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/contactsync/contactsync/pkg/bus"
 	"github.com/contactsync/contactsync/pkg/bus/bustest"
+	"github.com/contactsync/contactsync/pkg/cli"
 )
 
 // waitTimeout only bounds a test that would otherwise hang.
@@ -81,8 +82,8 @@ func TestCLIStatusWithoutJetStream(t *testing.T) {
 		t.Fatal("nats-server not ready")
 	}
 	_, _, err = runCLI(t, "status", "--nats", s.ClientURL(), "--wait", "500ms")
-	if ExitCode(err) != 1 || !errors.Is(err, nats.ErrNoResponders) {
-		t.Fatalf("status without JetStream: %v (exit %d)", err, ExitCode(err))
+	if cli.ExitCode(err) != 1 || !errors.Is(err, nats.ErrNoResponders) {
+		t.Fatalf("status without JetStream: %v (exit %d)", err, cli.ExitCode(err))
 	}
 	var re *bus.RetryError
 	if !errors.As(err, &re) {
@@ -106,8 +107,8 @@ func TestCLIStatusWithoutServer(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close() // nobody listens there now
 	_, _, err = runCLI(t, "status", "--nats", fmt.Sprintf("nats://ops:s3cret@%s", addr), "--wait", "500ms")
-	if ExitCode(err) != 1 || !strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), "did not answer") ||
+	if cli.ExitCode(err) != 1 || !strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), "did not answer") ||
 		strings.Contains(err.Error(), "s3cret") {
-		t.Fatalf("status without a server: %v (exit %d)", err, ExitCode(err))
+		t.Fatalf("status without a server: %v (exit %d)", err, cli.ExitCode(err))
 	}
 }

@@ -2,7 +2,6 @@ package ops
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/contactsync/contactsync/pkg/bus"
+	"github.com/contactsync/contactsync/pkg/cli"
 )
 
 // Ops runs operator commands against one JetStream account.
@@ -53,9 +53,14 @@ func (o *Ops) read(ctx context.Context, step string, f func(ctx context.Context)
 	return o.retry.Do(ctx, step, f)
 }
 
-// ErrInvalid marks a bad argument (segment, ticket, filter); the CLI maps it
-// to a usage error.
-var ErrInvalid = errors.New("invalid argument")
+// ErrInvalid marks a bad argument (segment, ticket, filter); it is a usage
+// error (errors.Is(err, cli.ErrUsage), exit 2).
+var ErrInvalid error = invalidError{}
+
+type invalidError struct{}
+
+func (invalidError) Error() string        { return "invalid argument" }
+func (invalidError) Is(target error) bool { return target == cli.ErrUsage }
 
 var (
 	segmentRe = regexp.MustCompile(`^[a-z0-9_-]+$`)
@@ -67,14 +72,14 @@ func checkSegment(s string, required bool) error {
 		return nil
 	}
 	if !segmentRe.MatchString(s) {
-		return fmt.Errorf("%w: segment %q: want [a-z0-9_-]+", ErrInvalid, s)
+		return fmt.Errorf("%w: --segment %q: want [a-z0-9_-]+", ErrInvalid, s)
 	}
 	return nil
 }
 
 func checkTicket(t string) error {
 	if !ticketRe.MatchString(t) {
-		return fmt.Errorf("%w: ticket %q: want 1-64 of [A-Za-z0-9_-] (it becomes part of Nats-Msg-Id)", ErrInvalid, t)
+		return fmt.Errorf("%w: --ticket %q: want 1-64 of [A-Za-z0-9_-] (it becomes part of Nats-Msg-Id)", ErrInvalid, t)
 	}
 	return nil
 }
