@@ -34,6 +34,13 @@ const grantJWT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 // long-lived assertions; clients use about 3 minutes).
 const maxJWTLifetime = 5*time.Minute + 30*time.Second
 
+// jwtMillisecondExp: an exp above it (year 5138 in seconds) is read as
+// milliseconds, and may be used up to jwtMillisecondGrace after it.
+const (
+	jwtMillisecondExp   = 1e11
+	jwtMillisecondGrace = 3 * time.Minute
+)
+
 func oauthErr(w http.ResponseWriter, status int, code, desc string) {
 	b, _ := json.Marshal(map[string]string{"error": code, "error_description": desc})
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
@@ -185,6 +192,14 @@ func (s *Server) verifyJWT(assertion string) (sub, code, desc string) {
 	}
 	expT := time.Unix(int64(exp), 0)
 	now := time.Now()
+	if exp > jwtMillisecondExp {
+		if s.cfg.JWTRejectMillisecondExp {
+			return "", "invalid_grant", "invalid assertion: exp is too far in the future"
+		}
+		// The Salesforce CLI's millisecond exp (see
+		// Config.JWTRejectMillisecondExp): 300 ms ahead, so give it a grace.
+		expT = time.UnixMilli(int64(exp)).Add(jwtMillisecondGrace)
+	}
 	if !expT.After(now) {
 		return "", "invalid_grant", "expired authorization code"
 	}

@@ -119,6 +119,9 @@ func TestJWTBearer(t *testing.T) {
 		{"wrong audience", key, claims(func(c map[string]any) { c["aud"] = "https://example.com" }), "invalid_grant"},
 		{"expired", key, claims(func(c map[string]any) { c["exp"] = now.Add(-time.Minute).Unix() }), "invalid_grant"},
 		{"lifetime too long", key, claims(func(c map[string]any) { c["exp"] = now.Add(time.Hour).Unix() }), "invalid_grant"},
+		{"milliseconds, as the Salesforce CLI sends", key, claims(func(c map[string]any) { c["exp"] = now.UnixMilli() + 300 }), ""},
+		{"milliseconds, long expired", key, claims(func(c map[string]any) { c["exp"] = now.Add(-time.Hour).UnixMilli() }), "invalid_grant"},
+		{"milliseconds, lifetime too long", key, claims(func(c map[string]any) { c["exp"] = now.Add(time.Hour).UnixMilli() }), "invalid_grant"},
 		{"no subject", key, claims(func(c map[string]any) { delete(c, "sub") }), "invalid_grant"},
 	}
 	for _, tt := range tests {
@@ -142,6 +145,14 @@ func TestJWTBearer(t *testing.T) {
 			}
 		})
 	}
+	t.Run("milliseconds refused when configured", func(t *testing.T) {
+		strict := start(t, sfsim.Config{JWTCertPEM: certPEM, JWTRejectMillisecondExp: true})
+		code, m := strict.tokenCall(url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"},
+			"assertion": {signJWT(t, key, claims(func(c map[string]any) { c["exp"] = time.Now().UnixMilli() + 300 }))}})
+		if code != 400 || m["error"] != "invalid_grant" {
+			t.Errorf("got %d %v", code, m)
+		}
+	})
 	t.Run("garbage assertion", func(t *testing.T) {
 		code, m := o.tokenCall(url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "assertion": {"not.a.jwt"}})
 		if code != 400 || m["error"] != "invalid_grant" {

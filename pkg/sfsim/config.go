@@ -51,6 +51,14 @@ type Config struct {
 	// JWTCertPEM is the PEM public key or certificate that verifies JWT
 	// bearer assertions (RS256); nil disables the JWT grant.
 	JWTCertPEM []byte
+	// JWTRejectMillisecondExp refuses a JWT whose exp is in milliseconds
+	// rather than seconds. By default such an exp (above 10^11) is read as
+	// milliseconds: the Salesforce CLI (@salesforce/core) sends
+	// exp = Date.now() + 300, a millisecond time 300 ms ahead, and logs in
+	// to real orgs with it, so Salesforce evidently accepts it. How a real
+	// org reads it is not documented; the emulator's reading (milliseconds,
+	// usable up to jwtMillisecondGrace after that instant) is an assumption.
+	JWTRejectMillisecondExp bool
 	// SessionIdleTimeout ends a session not used for this long; 0 = 2h.
 	SessionIdleTimeout time.Duration
 	// DailyLimit is the daily API allocation; 0 = 100000.

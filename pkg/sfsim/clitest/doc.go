@@ -18,5 +18,6 @@
 // The tests have no library code; this file only documents the package.
 // harness_test.go holds the shared harness (tool lookup, emulator, private
 // HOME, login); sf_test.go the REST commands, bulk_test.go the Bulk API 2.0
-// ones, jsforce_test.go the jsforce script in testdata.
+// ones, jwt_test.go sf org login jwt, jsforce_test.go the jsforce script in
+// testdata.
 package clitest

@@ -84,7 +84,12 @@ type org struct {
 // startOrg starts an emulator and gets an integration-user token over HTTP.
 func startOrg(t *testing.T, tl tools) *org {
 	t.Helper()
-	srv, err := sfsim.New(sfsim.Config{})
+	return startOrgWith(t, tl, sfsim.Config{})
+}
+
+func startOrgWith(t *testing.T, tl tools, cfg sfsim.Config) *org {
+	t.Helper()
+	srv, err := sfsim.New(cfg)
 	if err != nil {
 		t.Fatalf("sfsim.New: %v", err)
 	}
