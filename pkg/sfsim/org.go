@@ -1,7 +1,10 @@
 package sfsim
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -196,4 +199,38 @@ func (s *Server) serveUserInfo(w http.ResponseWriter, r *http.Request) {
 			"profile":  s.url + "/" + sess.userID,
 		},
 	}))
+}
+
+// serveSingleAccess is /services/oauth2/singleaccess (the UI Bridge API
+// `sf org open` asks for a one-time frontdoor URL): a frontdoor_uri on the
+// emulator, 403 for a bad token as Salesforce answers. The emulator has no
+// user interface; the frontdoor page only says so (the otp is not checked:
+// the page shows no data).
+func (s *Server) serveSingleAccess(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		oauthErr(w, http.StatusMethodNotAllowed, "invalid_request", "must use HTTP GET or POST")
+		return
+	}
+	if s.authenticate(r) == nil {
+		w.Header().Set("Content-Type", "text/plain;charset=UTF-8")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write([]byte("Bad_OAuth_Token"))
+		return
+	}
+	var otp [24]byte
+	_, _ = rand.Read(otp[:])
+	q := url.Values{"otp": {base64.RawURLEncoding.EncodeToString(otp[:])}}
+	if ru := r.URL.Query().Get("redirect_uri"); ru != "" {
+		q.Set("startURL", ru)
+	}
+	s.write(w, jsonResp(http.StatusOK, map[string]string{"frontdoor_uri": s.url + "/secur/frontdoor.jsp?" + q.Encode()}))
+}
+
+// serveFrontdoor is /secur/frontdoor.jsp: a page telling a browser opened
+// by `sf org open` that the emulator has only the API.
+func (s *Server) serveFrontdoor(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/html;charset=UTF-8")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte(`<!doctype html><title>sfsim</title><p>This is the contactsync Salesforce emulator (sfsim): it has no user interface. ` +
+		`The REST API is at <code>/services/data</code>; <code>/__sfsim/stats</code> shows what it holds.</p>`))
 }

@@ -175,3 +175,21 @@ func TestRecordCount(t *testing.T) {
 		t.Errorf("record counts %v", got)
 	}
 }
+
+// TestSingleAccess is the frontdoor URL `sf org open` asks for.
+func TestSingleAccess(t *testing.T) {
+	o := start(t, sfsim.Config{})
+	r := o.do("GET", "/services/oauth2/singleaccess?redirect_uri="+url.QueryEscape("/lightning/setup"), nil)
+	fd := str(r.obj(t)["frontdoor_uri"])
+	u, err := url.Parse(fd)
+	if r.status != 200 || err != nil || !strings.HasPrefix(fd, o.srv.URL()+"/secur/frontdoor.jsp?") ||
+		u.Query().Get("otp") == "" || u.Query().Get("startURL") != "/lightning/setup" {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if p := o.doAs("", "GET", fd, nil); p.status != 200 || !strings.Contains(string(p.body), "no user interface") {
+		t.Errorf("frontdoor page: %d %s", p.status, p.body)
+	}
+	if r := o.doAs("bogus", "GET", "/services/oauth2/singleaccess", nil); r.status != 403 {
+		t.Errorf("bad token: %d", r.status)
+	}
+}

@@ -354,6 +354,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case path == "/services/oauth2/userinfo":
 		s.countRoute(r.Method + " /services/oauth2/userinfo")
 		s.serveUserInfo(w, r)
+	case path == "/services/oauth2/singleaccess":
+		s.countRoute(r.Method + " /services/oauth2/singleaccess")
+		s.serveSingleAccess(w, r)
+	case path == "/secur/frontdoor.jsp":
+		s.serveFrontdoor(w, r)
 	case path == "/services/data" || path == "/services/data/":
 		s.write(w, jsonResp(http.StatusOK, versionList()))
 	case strings.HasPrefix(path, "/services/data/v"):

@@ -106,6 +106,13 @@ var sfCases = []sfCase{
 			t.Errorf("org display user: %+v", d)
 		}
 	}},
+	{"org open --url-only", func(t *testing.T, o *org) {
+		var res struct{ URL string }
+		o.sfJSON(&res, "org", "open", "--url-only", "--target-org", "sim")
+		if !strings.HasPrefix(res.URL, o.srv.URL()+"/secur/frontdoor.jsp?otp=") {
+			t.Errorf("org open URL %q", res.URL)
+		}
+	}},
 	{"org list", func(t *testing.T, o *org) {
 		var l orgList
 		o.sfJSON(&l, "org", "list")
