@@ -31,6 +31,10 @@ type Command struct {
 	// that runs with them. --json (and --dry-run when Writes) are defined
 	// by the layer and arrive in the Invocation.
 	Setup func(fs *flag.FlagSet) Action
+	// RawArgs hands every argument after the command words to the action
+	// unparsed (in.Args), for a command that parses its own flags; prefer
+	// Setup's flag set, which gives flags anywhere and the common flags.
+	RawArgs bool
 }
 
 // Action runs one parsed command.
@@ -121,6 +125,13 @@ func (p *Program) Run(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs.BoolVar(&in.JSON, "json", false, "print the result as JSON on stdout (nothing else goes to stdout)")
 	if cmd.Writes {
 		fs.BoolVar(&in.DryRun, "dry-run", false, "show what would be done; change nothing")
+	}
+	if cmd.RawArgs {
+		in.Args = rest
+		if action == nil {
+			return Usagef("%s: not implemented", in.Command)
+		}
+		return action(ctx, in)
 	}
 	pos, err := Parse(fs, rest)
 	if errors.Is(err, errHelp) {

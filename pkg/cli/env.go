@@ -48,3 +48,10 @@ func want(typ string) string {
 func WriteEnv(w io.Writer, cfg any) {
 	_ = envconfig.Usagef("", cfg, w, envconfig.DefaultTableFormat)
 }
+
+// EnvHelp returns WriteEnv's table as a string.
+func EnvHelp(cfg any) string {
+	var b strings.Builder
+	WriteEnv(&b, cfg)
+	return b.String()
+}

@@ -2,6 +2,7 @@ package producer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -264,10 +265,18 @@ func TestPublishCLI(t *testing.T) {
 		t.Errorf("summary: %s", stdout.String())
 	}
 	for _, want := range []string{"deltas.ndjson:3: rejected: malformed JSON", "deltas.ndjson:7: rejected: segment:",
-		"contacts.csv:3: rejected: updated_at:", "ignoring unmapped columns: extra", "deltas.ndjson: read 5 "} {
+		"contacts.csv:3: rejected: updated_at:", "ignoring unmapped columns: extra", "deltas.ndjson: progress: read 5 "} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
 		}
+	}
+	// Issue 10: each file's own counts, not "published 0" per file.
+	var got struct {
+		Files []fileSummary `json:"files"`
+	}
+	if err := json.Unmarshal([]byte(stdout.String()), &got); err != nil || len(got.Files) != 2 ||
+		got.Files[0].Published == 0 || got.Files[1].Published == 0 || got.Files[0].Published+got.Files[1].Published != 8 {
+		t.Errorf("per-file summary: %v %s", err, stdout.String())
 	}
 	if n := streamMsgs(t, e.js); n != 8 {
 		t.Fatalf("CONTACTS holds %d, want 8", n)
@@ -300,8 +309,8 @@ func TestCLIUsage(t *testing.T) {
 			t.Errorf("%v: exit %d, want %d", tc.args, got, tc.code)
 		}
 	}
-	if !strings.Contains(stdout.String(), "POST /v1/deltas") || !strings.Contains(stderr.String(), "not implemented yet: PostgreSQL polling lands in a later issue") {
-		t.Errorf("help/poll output:\n%s\n%s", stdout.String(), stderr.String())
+	if !strings.Contains(stdout.String(), "POST /v1/deltas") {
+		t.Errorf("help output:\n%s", stdout.String())
 	}
 	t.Setenv("NATS_URL", "")
 	if err := RunCLI(context.Background(), []string{"publish", "x.ndjson"}, &stdout, &stderr); !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "NATS_URL") {

@@ -7,8 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"os"
 	"regexp"
 	"time"
 
@@ -24,6 +26,12 @@ import (
 // NewLogger returns a JSON logger on stderr at level ("debug", "info",
 // "warn", "error"; "" = info).
 func NewLogger(level string) (*zap.Logger, error) {
+	return NewLoggerTo(level, os.Stderr)
+}
+
+// NewLoggerTo is NewLogger writing to w (a command's stderr), the one logger
+// of every contactsync process: JSON lines, ISO 8601 times, no sampling.
+func NewLoggerTo(level string, w io.Writer) (*zap.Logger, error) {
 	if level == "" {
 		level = "info"
 	}
@@ -31,11 +39,10 @@ func NewLogger(level string) (*zap.Logger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", level)
 	}
-	cfg := zap.NewProductionConfig()
-	cfg.Level = zap.NewAtomicLevelAt(lvl)
-	cfg.Sampling = nil
-	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
-	return cfg.Build()
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), lvl)
+	return zap.New(core, zap.AddCaller(), zap.ErrorOutput(zapcore.Lock(zapcore.AddSync(w)))), nil
 }
 
 // NewRegistry returns a registry with the Go and process collectors.
@@ -81,7 +88,9 @@ func Serve(ctx context.Context, addr string, reg *prometheus.Registry, ready fun
 	return nil
 }
 
-var emailPattern = regexp.MustCompile(`([^\s@:;,"<>()\[\]]{1})[^\s@:;,"<>()\[\]]*@([^\s@:;,"<>()\[\]]+)`)
+// emailPattern matches an address, malformed ones too ("a@@b.example",
+// "a@"), since those are what error messages quote.
+var emailPattern = regexp.MustCompile(`([^\s@:;,"<>()\[\]])[^\s@:;,"<>()\[\]]*@+([^\s@:;,"<>()\[\]]*)`)
 
 // MaskEmails hides the local part of every email address in s
 // ("jane.doe@example.com" → "j***@example.com"), for messages logged at info

@@ -12,6 +12,9 @@ func TestMaskEmails(t *testing.T) {
 		"Email: invalid email address: jane.doe@example.com": "Email: invalid email address: j***@example.com",
 		"a@b.c and O'Brien@x.io":                             "a***@b.c and O***@x.io",
 		"no email here":                                      "no email here",
+		// Issue 10: the malformed address of the report was logged in clear.
+		"Email: invalid email address: john.smith@@corp.example": "Email: invalid email address: j***@corp.example",
+		"Email: invalid email address: jane@":                    "Email: invalid email address: j***@",
 	} {
 		if got := MaskEmails(in); got != want {
 			t.Errorf("MaskEmails(%q) = %q, want %q", in, got, want)
@@ -55,5 +58,19 @@ func TestRegisterSalesforceExportsCallsAndUsage(t *testing.T) {
 	}
 	if got["contactsync_sf_api_calls_total"] != 42 || got["contactsync_sf_api_usage_ratio"] != 0.9 {
 		t.Fatalf("exported %v", got)
+	}
+}
+
+func TestNewLoggerToWritesJSONToTheWriter(t *testing.T) {
+	var b strings.Builder
+	log, err := NewLoggerTo("warn", &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("hidden")
+	log.Warn("shown")
+	_ = log.Sync()
+	if out := b.String(); strings.Contains(out, "hidden") || !strings.HasPrefix(out, "{") || !strings.Contains(out, `"msg":"shown"`) {
+		t.Fatalf("log output: %q", out)
 	}
 }
