@@ -29,13 +29,25 @@ const ExternalIDField = "External_Contact_ID__c"
 // Text(80)).
 const MaxExternalIDLen = 80
 
+// Operations a delta can carry (Delta.Op).
+const (
+	// OpUpsert (the default, also when op is absent) writes the fields.
+	OpUpsert = "upsert"
+	// OpDelete deletes the contact in Salesforce. It is versioned like an
+	// upsert: once applied, an upsert with an older or equal version is
+	// stale, so a late upsert never resurrects the contact; a newer one
+	// creates it again. A delete carries no fields.
+	OpDelete = "delete"
+)
+
 // Delta is one change of one contact.
 type Delta struct {
 	Schema     string         `json:"schema"`
 	ExternalID string         `json:"external_id"`
 	Segment    string         `json:"segment"`
-	Version    int64          `json:"version"` // orders deltas of one contact; µs of the source's updated_at or a sequence
-	Fields     map[string]any `json:"fields"`  // Salesforce API name → string, number, bool or nil (clears the field)
+	Op         string         `json:"op,omitempty"`     // "" or OpUpsert, or OpDelete
+	Version    int64          `json:"version"`          // orders deltas of one contact; µs of the source's updated_at or a sequence
+	Fields     map[string]any `json:"fields,omitempty"` // Salesforce API name → string, number, bool or nil (clears the field); none for a delete
 	Source     string         `json:"source,omitempty"`
 	EmittedAt  time.Time      `json:"emitted_at,omitzero"`
 }
@@ -108,7 +120,7 @@ func jsonError(err error) error {
 	msg := err.Error()
 	if name, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
 		name, _ = strconv.Unquote(name)
-		return fieldErr(name, "unknown key (allowed: schema, external_id, segment, version, fields, source, emitted_at)")
+		return fieldErr(name, "unknown key (allowed: schema, external_id, segment, op, version, fields, source, emitted_at)")
 	}
 	if strings.Contains(msg, "Time.UnmarshalJSON") || strings.Contains(msg, "parsing time") {
 		return fieldErr("emitted_at", "must be an RFC 3339 time")
@@ -116,7 +128,7 @@ func jsonError(err error) error {
 	return &FieldError{Reason: "malformed JSON: " + strings.TrimPrefix(msg, "json: ")}
 }
 
-var topLevelKeys = map[string]bool{"schema": true, "external_id": true, "segment": true, "version": true,
+var topLevelKeys = map[string]bool{"schema": true, "external_id": true, "segment": true, "op": true, "version": true,
 	"fields": true, "source": true, "emitted_at": true}
 
 func sortedKeys(m map[string]any) []string {
@@ -178,7 +190,7 @@ func checkDuplicateKeys(data []byte) error {
 				child = path + "." + k
 			}
 			if depth == 0 && !topLevelKeys[k] {
-				return fieldErr(k, "unknown key (keys are case-sensitive; allowed: schema, external_id, segment, version, fields, source, emitted_at)")
+				return fieldErr(k, "unknown key (keys are case-sensitive; allowed: schema, external_id, segment, op, version, fields, source, emitted_at)")
 			}
 			if seen[k] && depth <= 1 {
 				return fieldErr(child, "key appears more than once")
@@ -212,6 +224,16 @@ func (d Delta) Validate() error {
 	}
 	if d.Version <= 0 {
 		return fieldErr("version", "must be a positive integer (source updated_at in µs or a sequence), got %d", d.Version)
+	}
+	switch d.Op {
+	case "", OpUpsert:
+	case OpDelete:
+		if len(d.Fields) > 0 {
+			return fieldErr("fields", "a delete carries no fields (got %d); remove fields or send an upsert", len(d.Fields))
+		}
+		return nil
+	default:
+		return fieldErr("op", "%q is not an operation: want %q (the default) or %q", d.Op, OpUpsert, OpDelete)
 	}
 	if d.Fields == nil {
 		return fieldErr("fields", "missing; want an object of Salesforce field API names to values")
@@ -320,6 +342,9 @@ func validateValue(name string, v any) error {
 		return fieldErr("fields."+name, "must be a string, number, boolean or null, got %T", v)
 	}
 }
+
+// IsDelete reports whether d deletes its contact.
+func (d Delta) IsDelete() bool { return d.Op == OpDelete }
 
 // Subject is the subject the delta is published to:
 // contacts.delta.<segment>.<ContactKey(external_id)>, so every spelling of

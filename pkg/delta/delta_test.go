@@ -190,3 +190,59 @@ func TestFieldNames(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeOp(t *testing.T) {
+	const head = `{"schema":"contact.delta/v1","external_id":"MC_1","segment":"emea","version":5`
+	for _, tc := range []struct {
+		name, doc, field string // field: the FieldError's field; "" = valid
+		del                  bool
+	}{
+		{"absent is upsert", head + `,"fields":{"LastName":"Doe"}}`, "", false},
+		{"explicit upsert", head + `,"op":"upsert","fields":{"LastName":"Doe"}}`, "", false},
+		{"delete without fields", head + `,"op":"delete"}`, "", true},
+		{"delete with empty fields", head + `,"op":"delete","fields":{}}`, "", true},
+		{"delete with fields", head + `,"op":"delete","fields":{"LastName":"Doe"}}`, "fields", false},
+		{"upsert without fields", head + `,"op":"upsert"}`, "fields", false},
+		{"unknown op", head + `,"op":"remove"}`, "op", false},
+		{"op is case-sensitive", head + `,"op":"DELETE"}`, "op", false},
+		{"op not a string", head + `,"op":1}`, "op", false},
+		{"delete needs a version", `{"schema":"contact.delta/v1","external_id":"MC_1","segment":"emea","op":"delete"}`, "version", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := Decode([]byte(tc.doc))
+			if tc.field == "" {
+				if err != nil {
+					t.Fatalf("Decode: %v", err)
+				}
+				if d.IsDelete() != tc.del {
+					t.Fatalf("IsDelete = %v, want %v", d.IsDelete(), tc.del)
+				}
+				return
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != tc.field {
+				t.Fatalf("Decode error = %v, want a FieldError on %q", err, tc.field)
+			}
+		})
+	}
+}
+
+func TestDeleteRoundTrip(t *testing.T) {
+	d := Delta{Schema: SchemaV1, ExternalID: "MC_1", Segment: "emea", Op: OpDelete, Version: 7}
+	b, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "fields") {
+		t.Fatalf("a delete marshals fields: %s", b)
+	}
+	got, err := Decode(b)
+	if err != nil || !got.IsDelete() || got.Version != 7 {
+		t.Fatalf("Decode(%s) = %+v, %v", b, got, err)
+	}
+	// An upsert keeps its wire form: no op key.
+	up := Delta{Schema: SchemaV1, ExternalID: "MC_1", Segment: "emea", Version: 7, Fields: map[string]any{"LastName": "Doe"}}
+	if b, _ := json.Marshal(up); strings.Contains(string(b), `"op"`) {
+		t.Fatalf("an upsert marshals op: %s", b)
+	}
+}
