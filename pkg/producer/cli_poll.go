@@ -7,17 +7,23 @@ import (
 	"github.com/contactsync/contactsync/pkg/cli"
 )
 
-// pollCommand is the hook of `producer poll` (PostgreSQL by watermark). A
-// poll that parses its own flags can set RawArgs and call
-// runPoll(ctx, env, in.Args, in.Stdout, in.Stderr, log) from the action.
+// pollCommand is `producer poll` (PostgreSQL by watermark; poll.go).
 func pollCommand() *cli.Command {
 	return &cli.Command{
 		Name:    "poll",
-		Summary: "PostgreSQL polling by watermark (not implemented yet)",
+		Summary: "publish changed rows of a PostgreSQL table or query, by a watermark",
+		Help: `Poll a PostgreSQL table or query by a watermark (keyset on updated_at or a
+sequence, then the key) and publish each changed row as a delta; a
+soft-delete column publishes deletes. The position is kept in the watermarks
+KV bucket and saved only after JetStream confirmed every delta up to it;
+each poll re-reads an overlap for late commits. --once polls until caught
+up, prints a summary and exits (1 if rows were rejected).
+Env: POLL_DSN, POLL_MAPPING, POLL_INTERVAL, POLL_PAGE_SIZE, POLL_RATE,
+POLL_OVERLAP, POLL_OVERLAP_SEQ (flags win).`,
 		Setup: func(fs *flag.FlagSet) cli.Action {
-			return func(context.Context, *cli.Invocation) error {
-				return cli.Usagef("poll: not implemented yet: PostgreSQL polling lands in a later issue")
-			}
+			var f pollFlags
+			f.define(fs)
+			return func(ctx context.Context, in *cli.Invocation) error { return runPoll(ctx, in, f) }
 		},
 	}
 }

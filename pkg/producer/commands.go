@@ -19,6 +19,7 @@ func Program() *cli.Program {
 		Footer: "Environment:\n" + cli.EnvHelp(&struct {
 			Env
 			ServeEnv
+			PollEnv
 		}{}) + `
 Publishing is idempotent: each delta's Nats-Msg-Id is external_id:version, so
 re-running an import within the 10-minute duplicate window stores nothing twice

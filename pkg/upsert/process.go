@@ -73,6 +73,11 @@ func (u *Upserter) process(ctx context.Context, p int, lease *fleet.Lease, msgs 
 			b.res[i] = result{outcome: DeadLettered, segment: b.res[i].segment, code: "INVALID_DELTA", message: err.Error()}
 			continue
 		}
+		if d.IsDelete() && !u.deletes() {
+			b.res[i] = result{outcome: DeadLettered, segment: d.Segment, code: "DELETE_UNSUPPORTED",
+				message: "this upserter cannot delete contacts (its Salesforce client has no DeleteCollection)"}
+			continue
+		}
 		items = append(items, item{idx: i, delta: d, key: delta.ContactKey(d.ExternalID)})
 	}
 	if len(items) == 0 {
