@@ -13,9 +13,11 @@ import (
 // combiner gathers the upserts of all the partitions a member holds into
 // shared sObject Collections calls of up to size records, so the cost per
 // delta does not depend on how deltas spread over partitions or arrive in
-// time. A call goes out when it is full or when the oldest delta in it has
-// waited the freshness budget (SYNC_MAX_DELAY, stretched under API
-// pressure by budget), whichever is first.
+// time. A call goes out when it is full or when the oldest delta in it, or
+// in a batch still being gathered (an opening), has waited the freshness
+// budget (SYNC_MAX_DELAY, stretched under API pressure by budget),
+// whichever is first; a due call first asks the gathering partitions to
+// close and takes their batches along.
 //
 // Order per contact holds: a partition has at most one batch in flight and
 // submits each of its writes once per attempt, a contact belongs to one
@@ -40,11 +42,14 @@ type combiner struct {
 	now      func() time.Time
 	at       func(time.Time) <-chan time.Time // fires at a deadline; tests inject a clock
 
-	mu      sync.Mutex
-	queue   []*submission
-	queued  int // records in queue
-	wake    chan struct{}
-	stopped chan struct{}
+	mu       sync.Mutex
+	queue    []*submission
+	queued   int // records in queue
+	openings []*opening
+	dueAt    time.Time // when the call now due fell due; zero when none is
+	hurried  bool      // stopping: everything is due at once
+	wake     chan struct{}
+	stopped  chan struct{}
 }
 
 type submission struct {
@@ -59,6 +64,26 @@ type submission struct {
 	inFlight int  // parts not answered yet
 	finished bool // done is closed
 }
+
+// opening is a partition's batch still being gathered (fetched, not yet
+// decided), announced to the combiner. A call that falls due asks every
+// opening to close (closing is closed) and waits, at most gatherGrace, for
+// them to submit or leave, so deltas that reached a partition during the
+// budget ride in the same call instead of opening the next one: the number
+// of calls then depends on the budget, not on when deltas happened to reach
+// which partition.
+type opening struct {
+	deadline time.Time     // oldest fetched delta's publish time + the budget
+	closing  chan struct{} // closed when a call is due
+	called   bool          // asked to close; guarded by combiner.mu
+	missed   bool          // the call it was asked for left without it; guarded by combiner.mu
+	gone     bool          // submitted or left; guarded by combiner.mu
+}
+
+// gatherGrace bounds how long a due call waits for the partitions it asked
+// to close: one gathering pull (gatherPull) plus a state read, with room
+// for a loaded machine. A partition that misses it only costs a call.
+const gatherGrace = time.Second
 
 // part is the records [off, off+n) of a submission in one call.
 type part struct {
@@ -83,20 +108,46 @@ func newCombiner(sf Salesforce, object, extField string, size int, delay func() 
 		now: time.Now, at: func(t time.Time) <-chan time.Time { return time.After(time.Until(t)) }, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 }
 
-// run flushes due calls until ctx ends.
+// run flushes due calls until ctx ends. A call falls due at the earliest
+// deadline of what is queued or being gathered; it then asks the openings
+// to close and goes out once they have all submitted (or left), or after
+// gatherGrace.
 func (c *combiner) run(ctx context.Context) {
 	defer close(c.stopped)
 	for {
 		c.mu.Lock()
 		var timer <-chan time.Time
-		if len(c.queue) > 0 {
-			due := slices.MinFunc(c.queue, func(a, b *submission) int { return a.deadline.Compare(b.deadline) }).deadline
-			if !due.After(c.now()) {
-				c.flushLocked(true)
+		now := c.now()
+		if c.dueAt.IsZero() {
+			if due, ok := c.nextDeadlineLocked(); ok {
+				if due.After(now) {
+					timer = c.at(due)
+				} else {
+					c.dueAt = now
+					for _, o := range c.openings {
+						if !o.called {
+							o.called = true
+							close(o.closing)
+						}
+					}
+				}
+			}
+		}
+		if !c.dueAt.IsZero() {
+			if c.calledLocked() == 0 || !now.Before(c.dueAt.Add(gatherGrace)) {
+				c.dueAt = time.Time{}
+				for _, o := range c.openings {
+					// It missed this call; its batch, due already, goes
+					// out as soon as it is submitted.
+					o.missed = o.missed || o.called
+				}
+				if len(c.queue) > 0 {
+					c.flushLocked(true)
+				}
 				c.mu.Unlock()
 				continue
 			}
-			timer = c.at(due)
+			timer = c.at(c.dueAt.Add(gatherGrace))
 		}
 		c.mu.Unlock()
 		select {
@@ -114,33 +165,120 @@ func (c *combiner) run(ctx context.Context) {
 	}
 }
 
+// nextDeadlineLocked is the earliest deadline among queued submissions and
+// openings not yet asked to close. c.mu must be held.
+func (c *combiner) nextDeadlineLocked() (time.Time, bool) {
+	var due time.Time
+	ok := false
+	if c.hurried && (len(c.queue) > 0 || len(c.openings) > 0) {
+		return c.now(), true
+	}
+	for _, s := range c.queue {
+		if !ok || s.deadline.Before(due) {
+			due, ok = s.deadline, true
+		}
+	}
+	for _, o := range c.openings {
+		if !o.called && (!ok || o.deadline.Before(due)) {
+			due, ok = o.deadline, true
+		}
+	}
+	return due, ok
+}
+
+// calledLocked counts the openings asked to close that have not yet
+// submitted or left. c.mu must be held.
+func (c *combiner) calledLocked() int {
+	n := 0
+	for _, o := range c.openings {
+		if o.called && !o.missed {
+			n++
+		}
+	}
+	return n
+}
+
+// open announces a batch being gathered whose oldest delta was published
+// at oldest. The caller closes its gathering when closing is closed (or its
+// batch is full) and then submits with upsert(…, o, …) or calls leave(o).
+func (c *combiner) open(oldest time.Time) *opening {
+	o := &opening{deadline: oldest.Add(c.delay()), closing: make(chan struct{})}
+	c.mu.Lock()
+	c.openings = append(c.openings, o)
+	c.mu.Unlock()
+	c.poke()
+	return o
+}
+
+// leave withdraws o (its batch has nothing to write, or it was submitted).
+// It is safe to call more than once and with nil.
+func (c *combiner) leave(o *opening) {
+	if o == nil {
+		return
+	}
+	c.mu.Lock()
+	c.leaveLocked(o)
+	c.mu.Unlock()
+	c.poke()
+}
+
+func (c *combiner) leaveLocked(o *opening) {
+	if o == nil || o.gone {
+		return
+	}
+	o.gone = true
+	if i := slices.Index(c.openings, o); i >= 0 {
+		c.openings = slices.Delete(c.openings, i, i+1)
+	}
+}
+
+// hurry makes everything queued or being gathered due at once, from now
+// on: the upserter is stopping and finishes its batches without waiting
+// out the freshness budget.
+func (c *combiner) hurry() {
+	c.mu.Lock()
+	c.hurried = true
+	c.mu.Unlock()
+	c.poke()
+}
+
+// poke wakes run to look at the queue and openings again.
+func (c *combiner) poke() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
 // upsert writes recs in the next shared call and returns their results.
-// oldest is when the oldest delta among them was published. While it waits,
+// oldest is when the oldest delta among them was published; o, if not nil,
+// is the opening the batch was gathered under, withdrawn as recs are
+// queued. While it waits,
 // alive is called every aliveEvery (nil = never): the caller tells
 // JetStream its deltas are in progress, so a long freshness budget does not
 // run into AckWait.
-func (c *combiner) upsert(ctx context.Context, recs []salesforce.Record, oldest time.Time, alive func(), aliveEvery time.Duration) ([]salesforce.SaveResult, error) {
+func (c *combiner) upsert(ctx context.Context, o *opening, recs []salesforce.Record, oldest time.Time, alive func(), aliveEvery time.Duration) ([]salesforce.SaveResult, error) {
 	s := &submission{ctx: ctx, recs: recs, deadline: oldest.Add(c.delay()), done: make(chan struct{}), res: make([]salesforce.SaveResult, len(recs))}
 	if len(recs) == 0 {
+		c.leave(o)
 		return nil, nil
 	}
 	c.mu.Lock()
 	select {
 	case <-c.stopped:
+		c.leaveLocked(o)
 		c.mu.Unlock()
 		return nil, context.Canceled
 	default:
 	}
 	c.queue = append(c.queue, s)
 	c.queued += len(recs)
+	c.leaveLocked(o)
 	for c.queued >= c.size {
 		c.flushLocked(false)
 	}
 	c.mu.Unlock()
-	select { // the deadline may be earlier than the timer run is waiting for
-	case c.wake <- struct{}{}:
-	default:
-	}
+	c.poke() // the deadline may be earlier than the timer run is waiting for; an opening left
 	var beat <-chan time.Time
 	if alive != nil && aliveEvery > 0 {
 		t := time.NewTicker(aliveEvery)

@@ -118,7 +118,7 @@ func TestCombinerSharesOneCallAcrossPartitions(t *testing.T) {
 	results := make([][]salesforce.SaveResult, 4)
 	for p, n := range []int{3, 3, 2, 2} {
 		wg.Go(func() {
-			res, err := c.upsert(ctx, recs(fmt.Sprintf("P%d", p), n), clock.Now(), nil, 0)
+			res, err := c.upsert(ctx, nil, recs(fmt.Sprintf("P%d", p), n), clock.Now(), nil, 0)
 			if err != nil {
 				t.Error(err)
 			}
@@ -152,7 +152,7 @@ func TestCombinerSendsWhenTheOldestDeltaHasWaitedMaxDelay(t *testing.T) {
 	done := make(chan error, 1)
 	t0 := clock.Now()
 	go func() {
-		_, err := c.upsert(ctx, recs("A", 1), t0, nil, 0)
+		_, err := c.upsert(ctx, nil, recs("A", 1), t0, nil, 0)
 		done <- err
 	}()
 	waitQueued(c, 1)
@@ -176,7 +176,7 @@ func TestCombinerSendsWhenTheOldestDeltaHasWaitedMaxDelay(t *testing.T) {
 		t.Fatalf("%d calls once the budget was spent, want 1", got)
 	}
 	// A delta published long ago (a backlog, a redelivery) is due at once.
-	if _, err := c.upsert(ctx, recs("B", 1), clock.Now().Add(-time.Minute), nil, 0); err != nil {
+	if _, err := c.upsert(ctx, nil, recs("B", 1), clock.Now().Add(-time.Minute), nil, 0); err != nil {
 		t.Fatal(err)
 	}
 	if got := upsertCalls(srv); got != 2 {
@@ -191,8 +191,8 @@ func TestCombinerDropsAbandonedSubmissions(t *testing.T) {
 	c, clock, ctx := startCombiner(t, sf, 200, time.Second)
 	lost, lose := context.WithCancel(ctx)
 	errs := make(chan error, 2)
-	go func() { _, err := c.upsert(lost, recs("LOST", 2), clock.Now(), nil, 0); errs <- err }()
-	go func() { _, err := c.upsert(ctx, recs("KEPT", 2), clock.Now(), nil, 0); errs <- err }()
+	go func() { _, err := c.upsert(lost, nil, recs("LOST", 2), clock.Now(), nil, 0); errs <- err }()
+	go func() { _, err := c.upsert(ctx, nil, recs("KEPT", 2), clock.Now(), nil, 0); errs <- err }()
 	waitQueued(c, 4)
 	lose()
 	if err := <-errs; err == nil {
@@ -222,8 +222,8 @@ func TestCombinerIsolatesAWholeCallRefusal(t *testing.T) {
 	bad[1]["Shoe_Size__c"] = 42
 	var wg sync.WaitGroup
 	var goodErr, badErr error
-	wg.Go(func() { _, goodErr = c.upsert(ctx, recs("GOOD", 3), clock.Now(), nil, 0) })
-	wg.Go(func() { _, badErr = c.upsert(ctx, bad, clock.Now(), nil, 0) })
+	wg.Go(func() { _, goodErr = c.upsert(ctx, nil, recs("GOOD", 3), clock.Now(), nil, 0) })
+	wg.Go(func() { _, badErr = c.upsert(ctx, nil, bad, clock.Now(), nil, 0) })
 	wg.Wait()
 	if goodErr != nil {
 		t.Fatalf("the innocent partition got %v", goodErr)
@@ -245,7 +245,7 @@ func TestCombinerKeepsWaitingDeltasInProgress(t *testing.T) {
 	wctx, stop := context.WithCancel(ctx)
 	errs := make(chan error, 1)
 	go func() {
-		_, err := c.upsert(wctx, recs("W", 1), clock.Now(), func() { beats <- struct{}{} }, time.Millisecond)
+		_, err := c.upsert(wctx, nil, recs("W", 1), clock.Now(), func() { beats <- struct{}{} }, time.Millisecond)
 		errs <- err
 	}()
 	<-beats
@@ -267,9 +267,9 @@ func TestCombinerPacksCallsByRecord(t *testing.T) {
 		err error
 	}
 	a, b := make(chan got, 1), make(chan got, 1)
-	go func() { r, err := c.upsert(ctx, recs("A", 6), clock.Now(), nil, 0); a <- got{r, err} }()
+	go func() { r, err := c.upsert(ctx, nil, recs("A", 6), clock.Now(), nil, 0); a <- got{r, err} }()
 	waitQueued(c, 6)
-	go func() { r, err := c.upsert(ctx, recs("B", 6), clock.Now(), nil, 0); b <- got{r, err} }()
+	go func() { r, err := c.upsert(ctx, nil, recs("B", 6), clock.Now(), nil, 0); b <- got{r, err} }()
 	ra := <-a // 6 of A and 4 of B filled the first call
 	if ra.err != nil || len(ra.res) != 6 {
 		t.Fatalf("A: %+v", ra)
@@ -299,5 +299,90 @@ func TestCombinerPacksCallsByRecord(t *testing.T) {
 	}
 	if n := len(srv.Records("Contact")); n != 12 {
 		t.Fatalf("%d contacts, want 12", n)
+	}
+}
+
+// A call that falls due asks the partitions still gathering a batch to
+// close and takes their records along, so deltas that reached other
+// partitions during the budget share the call instead of each opening a
+// later one (the 20 deltas/s case: about one call per budget, not two).
+func TestCombinerWaitsForGatheringPartitions(t *testing.T) {
+	srv, sf := emulator(t)
+	c, clock, ctx := startCombiner(t, sf, 200, 5*time.Second)
+	t0 := clock.Now()
+	a := make(chan error, 1)
+	go func() { _, err := c.upsert(ctx, nil, recs("A", 2), t0, nil, 0); a <- err }()
+	waitQueued(c, 2)
+	clock.Advance(time.Second)
+	o := c.open(clock.Now()) // partition B began gathering a second later
+	clock.Advance(4 * time.Second)
+	<-o.closing // A's budget is spent: B is asked to close
+	if got := upsertCalls(srv); got != 0 {
+		t.Fatalf("%d calls before the gathering partition submitted, want 0", got)
+	}
+	res, err := c.upsert(ctx, o, recs("B", 3), clock.Now().Add(-4*time.Second), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-a; err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 3 || !res[0].Success {
+		t.Fatalf("B's results: %+v", res)
+	}
+	if got := upsertCalls(srv); got != 1 {
+		t.Fatalf("%d calls for A and B, want 1 shared call", got)
+	}
+}
+
+// A gathering partition that does not answer a due call within the grace
+// does not hold it: the call goes out without it, and its batch, due
+// already, goes out as soon as it is submitted. A partition whose gathering
+// ends with nothing to write leaves, and a due call does not wait for it.
+func TestCombinerDoesNotWaitForeverForAGatheringPartition(t *testing.T) {
+	srv, sf := emulator(t)
+	c, clock, ctx := startCombiner(t, sf, 200, 5*time.Second)
+	a := make(chan error, 1)
+	go func() { _, err := c.upsert(ctx, nil, recs("A", 1), clock.Now(), nil, 0); a <- err }()
+	waitQueued(c, 1)
+	slow, empty := c.open(clock.Now()), c.open(clock.Now())
+	clock.Advance(5 * time.Second)
+	<-slow.closing
+	<-empty.closing
+	c.leave(empty) // all its deltas were stale: nothing to write
+	select {
+	case err := <-a:
+		t.Fatalf("sent before the grace while a partition was still gathering (err %v)", err)
+	default:
+	}
+	clock.Advance(gatherGrace)
+	if err := <-a; err != nil {
+		t.Fatal(err)
+	}
+	if got := upsertCalls(srv); got != 1 {
+		t.Fatalf("%d calls, want 1 (without the slow partition)", got)
+	}
+	if _, err := c.upsert(ctx, slow, recs("SLOW", 1), clock.Now().Add(-6*time.Second), nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := upsertCalls(srv); got != 2 {
+		t.Fatalf("%d calls, want 2", got)
+	}
+}
+
+// Stopping makes everything due at once: a batch does not wait out the
+// freshness budget on shutdown.
+func TestCombinerHurriesOnStop(t *testing.T) {
+	srv, sf := emulator(t)
+	c, clock, ctx := startCombiner(t, sf, 200, time.Hour)
+	done := make(chan error, 1)
+	go func() { _, err := c.upsert(ctx, nil, recs("A", 1), clock.Now(), nil, 0); done <- err }()
+	waitQueued(c, 1)
+	c.hurry()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := upsertCalls(srv); got != 1 {
+		t.Fatalf("%d calls, want 1", got)
 	}
 }

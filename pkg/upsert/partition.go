@@ -89,8 +89,9 @@ func (u *Upserter) consume(wait context.Context, p int, lease *fleet.Lease, log 
 			continue
 		}
 		start := time.Now()
+		g := u.gather(pull, cons, msgs)
 		u.d.Stats.batches.Add(1)
-		b := u.process(work, p, lease, msgs, log)
+		b := u.process(work, p, lease, g, log)
 		u.settle(work, b)
 		if u.d.Metrics != nil {
 			u.d.Metrics.batch.Observe(time.Since(start).Seconds())
@@ -124,6 +125,62 @@ func (u *Upserter) fetch(ctx context.Context, cons jetstream.Consumer, idle bool
 		return msgs, nil // deliver what arrived even if the batch then failed
 	}
 	return msgs, err
+}
+
+// gatherPull is the longest pull of a batch being gathered: how long a
+// partition may take to notice that the call it should ride in is due.
+const gatherPull = 200 * time.Millisecond
+
+// gathered is a partition's batch: its messages and the combiner opening it
+// was gathered under (see opening).
+type gathered struct {
+	msgs []jetstream.Msg
+	open *opening
+}
+
+// gather keeps pulling into the batch msgs began, announced to the
+// combiner as an opening, until the batch is full, its own oldest delta is
+// due, the combiner asks it to close (a call it can ride in is due), or ctx
+// (the pull context: stop, lease loss) ends. Deltas that reach the partition during the freshness budget so
+// join the call instead of queueing behind it, and a partition still holds
+// one batch at a time.
+func (u *Upserter) gather(ctx context.Context, cons jetstream.Consumer, msgs []jetstream.Msg) gathered {
+	o := u.combiner.open(oldestOf(msgs))
+	beat := time.Now()
+	for len(msgs) < u.cfg.BatchSize && ctx.Err() == nil {
+		select {
+		case <-o.closing:
+			return gathered{msgs, o}
+		default:
+		}
+		wait := min(gatherPull, time.Until(o.deadline))
+		if wait < time.Millisecond {
+			break // due: the combiner calls the others now
+		}
+		more, err := fetchWithin(ctx, cons, u.cfg.BatchSize-len(msgs), wait)
+		msgs = append(msgs, more...)
+		if err != nil {
+			break
+		}
+		if time.Since(beat) >= u.cfg.AckWait/3 { // a long (stretched) budget must not run into AckWait
+			for _, m := range msgs {
+				_ = m.InProgress()
+			}
+			beat = time.Now()
+		}
+	}
+	return gathered{msgs, o}
+}
+
+// oldestOf is the publish time of the oldest of msgs.
+func oldestOf(msgs []jetstream.Msg) time.Time {
+	t := time.Now()
+	for _, m := range msgs {
+		if md, err := m.Metadata(); err == nil && md.Timestamp.Before(t) {
+			t = md.Timestamp
+		}
+	}
+	return t
 }
 
 // fetchWithin pulls up to n messages, waiting at most d. It is not cut short

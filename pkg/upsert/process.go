@@ -41,14 +41,17 @@ type batchRun struct {
 	res    []result
 	writes []*write
 	log    *zap.Logger
+	open   *opening // the combiner opening it was gathered under, until its first call
 }
 
 // process decides the outcome of every message of a batch: validate, read
 // state, fold, write to Salesforce, settle conflicts. It performs no
 // JetStream side effect but reads; settle does them all. Messages without a
 // decision when ctx ends (lease lost, shutdown) stay pending.
-func (u *Upserter) process(ctx context.Context, p int, lease *fleet.Lease, msgs []jetstream.Msg, log *zap.Logger) *batchRun {
-	b := &batchRun{u: u, p: p, lease: lease, msgs: msgs, res: make([]result, len(msgs)), log: log}
+func (u *Upserter) process(ctx context.Context, p int, lease *fleet.Lease, g gathered, log *zap.Logger) *batchRun {
+	msgs := g.msgs
+	b := &batchRun{u: u, p: p, lease: lease, msgs: msgs, res: make([]result, len(msgs)), log: log, open: g.open}
+	defer u.combiner.leave(g.open) // nothing (more) to write
 	var items []item
 	seen := map[uint64]bool{}
 	for i, m := range msgs {
@@ -359,7 +362,8 @@ func (b *batchRun) attempt(ctx context.Context, ws []*write) ([]*write, error) {
 		r[u.cfg.ExternalIDField] = w.newest.delta.ExternalID
 		recs[i] = r
 	}
-	out, err := u.combiner.upsert(ctx, recs, b.oldest(ws), b.inProgress, u.cfg.AckWait/3)
+	out, err := u.combiner.upsert(ctx, b.open, recs, b.oldest(ws), b.inProgress, u.cfg.AckWait/3)
+	b.open = nil // retries and bisection halves are due at once
 	if err != nil {
 		return ws, err
 	}

@@ -294,6 +294,7 @@ func (u *Upserter) Stop() {
 	}
 	u.mu.Unlock()
 	u.softCancel()
+	u.combiner.hurry() // batches in flight go out now, not at their deadline
 	done := make(chan struct{})
 	go func() { u.wg.Wait(); close(done) }()
 	select {
