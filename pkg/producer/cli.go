@@ -18,6 +18,7 @@ import (
 
 	"github.com/contactsync/contactsync/pkg/bus"
 	"github.com/contactsync/contactsync/pkg/cli"
+	"github.com/contactsync/contactsync/pkg/telemetry"
 )
 
 // Errors the commands return; cli.ExitCode maps them to exit statuses.
@@ -53,6 +54,9 @@ type ServeEnv struct {
 	Addr    string `envconfig:"INGEST_ADDR" default:":8080" desc:"serve: listen address of POST /v1/deltas and GET /healthz"`
 	Token   string `envconfig:"INGEST_TOKEN" desc:"serve: bearer token clients must send (required)"`
 	MaxBody int64  `envconfig:"INGEST_MAX_BODY" default:"10485760" desc:"serve: request body cap in bytes"`
+	// MetricsAddr: the port plan gives each service its own default, so
+	// they run side by side on one host (README, "Ports").
+	MetricsAddr string `envconfig:"METRICS_ADDR" default:":9092" desc:"serve: listen address for /metrics and /healthz; empty = off"`
 }
 
 // RunCLI runs the producer command line with args (without the program
@@ -176,6 +180,9 @@ type ServeConfig struct {
 	Ingest IngestConfig
 	// OnListen, if set, is called with the bound address once listening.
 	OnListen func(net.Addr)
+	// MetricsAddr serves /metrics and /healthz (telemetry.Serve) beside the
+	// ingest port, as every service does; empty = off.
+	MetricsAddr string
 	// ShutdownTimeout bounds waiting for in-flight requests (default 30s).
 	ShutdownTimeout time.Duration
 }
@@ -214,13 +221,37 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	mctx, stopMetrics := context.WithCancel(ctx)
+	defer stopMetrics()
+	metricsErr := make(chan error, 1)
+	go func() {
+		metricsErr <- telemetry.Serve(mctx, cfg.MetricsAddr, telemetry.NewRegistry(), func() error {
+			if !nc.IsConnected() {
+				return errors.New("not connected to NATS")
+			}
+			return nil
+		}, log)
+	}()
 	select {
 	case err = <-errc:
+	case err = <-metricsErr:
+		metricsErr <- nil // for the wait below
+		if err != nil {
+			err = fmt.Errorf("METRICS_ADDR: %w", err)
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		_ = srv.Shutdown(sctx)
+		cancel()
+		<-errc
 	case <-ctx.Done():
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 		err = srv.Shutdown(sctx)
 		cancel()
 		<-errc
+	}
+	stopMetrics()
+	if merr := <-metricsErr; err == nil {
+		err = merr
 	}
 	drain(nc)
 	if errors.Is(err, http.ErrServerClosed) {

@@ -16,8 +16,9 @@ func serveCommand() *cli.Command {
 JSON array, Authorization: Bearer $INGEST_TOKEN) answers 202
 {"accepted":n,"published":p,"duplicates":d,"rejected":m,"errors":[...]}:
 accepted = published + duplicates (stored now, or already stored earlier).
-GET /healthz answers 200 on the same port once NATS is connected (the
-compose health check and Kubernetes probes use it).`,
+GET /healthz answers 200 on the same port once NATS is connected, and
+METRICS_ADDR (default :9092) serves /metrics and /healthz as every service
+does (the compose health check and Kubernetes probes use it).`,
 		Setup: func(fs *flag.FlagSet) cli.Action {
 			return func(ctx context.Context, in *cli.Invocation) error {
 				if err := in.NoArgs(); err != nil {
@@ -39,7 +40,7 @@ compose health check and Kubernetes probes use it).`,
 					return cli.AsUsage(err)
 				}
 				defer func() { _ = log.Sync() }()
-				return Serve(ctx, ServeConfig{Env: env, Addr: senv.Addr, Ingest: IngestConfig{Token: senv.Token, MaxBody: senv.MaxBody, Logger: log}})
+				return Serve(ctx, ServeConfig{Env: env, Addr: senv.Addr, MetricsAddr: senv.MetricsAddr, Ingest: IngestConfig{Token: senv.Token, MaxBody: senv.MaxBody, Logger: log}})
 			}
 		},
 	}

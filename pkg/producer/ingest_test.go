@@ -7,9 +7,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/contactsync/contactsync/pkg/bus"
 )
@@ -210,8 +212,9 @@ func TestServe(t *testing.T) {
 	ctx, cancel := context.WithCancel(ctxT(t))
 	addrc := make(chan net.Addr, 1)
 	done := make(chan error, 1)
+	metrics := freeAddr(t)
 	go func() {
-		done <- Serve(ctx, ServeConfig{Env: Env{NATSURL: e.srv.ClientURL()}, Addr: "127.0.0.1:0",
+		done <- Serve(ctx, ServeConfig{Env: Env{NATSURL: e.srv.ClientURL()}, Addr: "127.0.0.1:0", MetricsAddr: metrics,
 			Ingest: IngestConfig{Token: token}, OnListen: func(a net.Addr) { addrc <- a }})
 	}()
 	var addr net.Addr
@@ -224,6 +227,20 @@ func TestServe(t *testing.T) {
 	if code != http.StatusAccepted || resp.Accepted != 1 {
 		t.Fatalf("%d %+v", code, resp)
 	}
+	// Issue 10: the probes' /healthz on METRICS_ADDR was never served.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		r, err := http.Get("http://" + metrics + "/healthz")
+		if err == nil {
+			r.Body.Close()
+			if r.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s/healthz: %v", metrics, err)
+		}
+		runtime.Gosched()
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Serve returned %v", err)
@@ -234,5 +251,31 @@ func TestServe(t *testing.T) {
 	}
 	if s.CachedInfo().State.Msgs != 1 {
 		t.Fatalf("msgs %d", s.CachedInfo().State.Msgs)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// A METRICS_ADDR in use is an error (exit 1), not a silent success.
+func TestServeMetricsPortInUse(t *testing.T) {
+	e := start(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	err = Serve(ctxT(t), ServeConfig{Env: Env{NATSURL: e.srv.ClientURL()}, Addr: "127.0.0.1:0", MetricsAddr: ln.Addr().String(),
+		Ingest: IngestConfig{Token: token}})
+	if err == nil || !strings.Contains(err.Error(), "METRICS_ADDR") {
+		t.Fatalf("Serve with METRICS_ADDR in use = %v", err)
 	}
 }

@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -23,7 +24,7 @@ import (
 
 type config struct {
 	NATSURL         string        `envconfig:"NATS_URL" required:"true" desc:"NATS server URL(s), comma-separated"`
-	MetricsAddr     string        `envconfig:"METRICS_ADDR" default:":9090" desc:"listen address for /metrics and /healthz; empty = off"`
+	MetricsAddr     string        `envconfig:"METRICS_ADDR" default:":9091" desc:"listen address for /metrics and /healthz; empty = off (the port plan: upserter 9090, reconciler 9091, producer 9092)"`
 	LogLevel        string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s" desc:"time to finish in-flight batches on SIGTERM"`
 	salesforce.Env
@@ -88,12 +89,14 @@ func run(ctx context.Context, cfg config) error {
 	if err := rec.Start(ctx); err != nil {
 		return err
 	}
+	var fatal error
 	select {
 	case <-ctx.Done():
 	case err := <-metricsDone:
 		metricsDone <- err // for the deferred wait
 		if err != nil {
-			log.Error("metrics server failed; shutting down", zap.Error(err))
+			// Returned, so the process exits 1 (it used to exit 0).
+			fatal = fmt.Errorf("metrics server: %w", err)
 		}
 	}
 	log.Info("shutting down: finishing in-flight batches")
@@ -104,9 +107,9 @@ func run(ctx context.Context, cfg config) error {
 		log.Warn("nats drain", zap.Error(err))
 	}
 	if stopErr != nil {
-		return fmt.Errorf("shutdown: in-flight batch cancelled after %s: %w", cfg.ShutdownTimeout, stopErr)
+		return errors.Join(fatal, fmt.Errorf("shutdown: in-flight batch cancelled after %s: %w", cfg.ShutdownTimeout, stopErr))
 	}
-	return nil
+	return fatal
 }
 
 // registerStats exposes the reconciler's totals as
