@@ -195,7 +195,7 @@ func TestDecodeOp(t *testing.T) {
 	const head = `{"schema":"contact.delta/v1","external_id":"MC_1","segment":"emea","version":5`
 	for _, tc := range []struct {
 		name, doc, field string // field: the FieldError's field; "" = valid
-		del                  bool
+		del              bool
 	}{
 		{"absent is upsert", head + `,"fields":{"LastName":"Doe"}}`, "", false},
 		{"explicit upsert", head + `,"op":"upsert","fields":{"LastName":"Doe"}}`, "", false},

@@ -33,7 +33,7 @@ func TestMetricsPortInUseFails(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	err = run(ctx, config{NATSURL: e.ClientURL(), MetricsAddr: ln.Addr().String(), LogLevel: "error", ShutdownTimeout: 5 * time.Second,
-		Env: salesforce.Env{LoginURL: srv.URL(), Auth: "client_credentials", ClientID: "contactsync", ClientSecret: "contactsync-secret", APIVersion: "60.0"},
+		Env:    salesforce.Env{LoginURL: srv.URL(), Auth: "client_credentials", ClientID: "contactsync", ClientSecret: "contactsync-secret", APIVersion: "60.0"},
 		Config: reconcile.Config{}})
 	if err == nil || !strings.Contains(err.Error(), "METRICS_ADDR") {
 		t.Fatalf("run = %v, want an error naming METRICS_ADDR", err)
