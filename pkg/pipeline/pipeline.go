@@ -210,6 +210,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	snap := stats.Snapshot()
 	sum.Created, sum.Updated, sum.Adopted, sum.Rekeyed = snap.Created, snap.Updated, snap.Adopted, snap.Rekeyed
 	sum.StaleSkipped, sum.Held, sum.DeadLettered = snap.StaleSkipped, snap.Held, snap.DeadLettered
+	sum.Deleted = snap.Deleted
 	sum.Exceptions = rec.Stats().Written
 	sum.APICalls = sf.APICalls() - calls0
 	if paused, why := gate.Paused(); paused {

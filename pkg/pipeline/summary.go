@@ -20,6 +20,7 @@ type Summary struct {
 	StaleSkipped int64    `json:"stale_skipped"`
 	Held         int64    `json:"held"`
 	DeadLettered int64    `json:"dead_lettered"`
+	Deleted      int64    `json:"deleted"`
 	Exceptions   int64    `json:"exceptions"`
 	APICalls     int64    `json:"api_calls"`
 	DurationMS   int64    `json:"duration_ms"`
@@ -31,7 +32,7 @@ type Summary struct {
 
 // Finished is the number of published deltas that reached an outcome.
 func (s Summary) Finished() int64 {
-	return s.Created + s.Updated + s.Adopted + s.Rekeyed + s.StaleSkipped + s.Held + s.DeadLettered
+	return s.Created + s.Updated + s.Adopted + s.Rekeyed + s.StaleSkipped + s.Held + s.DeadLettered + s.Deleted
 }
 
 // Check returns what does not add up; empty means every delta is accounted for.
@@ -69,6 +70,9 @@ func (s Summary) WriteTable(w io.Writer) {
 	row("stale_skipped", s.StaleSkipped, "older than a version already applied, or superseded in the same batch")
 	row("held", s.Held, "not written: duplicate-rule conflict held for a steward")
 	row("dead_lettered", s.DeadLettered, "in the DLQ with Salesforce's reason (syncctl dlq list)")
+	if s.Deleted > 0 {
+		row("deleted", s.Deleted, "Contacts deleted (op delete), or already gone")
+	}
 	row("exceptions", s.Exceptions, "Contact_Sync_Exception__c records written")
 	row("api_calls", s.APICalls, "Salesforce REST calls")
 	row("duration_ms", s.DurationMS, "")

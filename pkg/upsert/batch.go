@@ -26,6 +26,8 @@ type write struct {
 	applied *stored         // the contact's new state once Salesforce took the write
 	event   *conflict.Event // exception raised for this write, published before ack
 	lastErr string          // last transient error, for the dead letter if retries run out
+	del     bool            // a delete (delete.go), not an upsert
+	id      string          // delete: the Salesforce Id, from state or the lookup
 }
 
 // fold drops stale deltas and folds the rest per contact.

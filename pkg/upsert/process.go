@@ -105,6 +105,7 @@ func (u *Upserter) process(ctx context.Context, p int, lease *fleet.Lease, g gat
 	if err != nil {
 		return b
 	}
+	items, dels := b.splitDeletes(items, state)
 	writes, stale := fold(items, state)
 	for _, it := range stale {
 		b.res[it.idx] = result{outcome: StaleSkipped, segment: it.delta.Segment}
@@ -114,8 +115,9 @@ func (u *Upserter) process(ctx context.Context, p int, lease *fleet.Lease, g gat
 			w.fields[f] = w.version
 		}
 	}
-	b.writes = writes
+	b.writes = append(writes, dels...)
 	b.write(ctx, writes)
+	b.delete(ctx, dels)
 	return b
 }
 
@@ -207,7 +209,7 @@ func (u *Upserter) settle(ctx context.Context, b *batchRun) {
 			}
 		}
 		u.d.Stats.Add(r.outcome, 1)
-		if u.d.Latencies != nil && r.outcome <= Rekeyed {
+		if u.d.Latencies != nil && (r.outcome <= Rekeyed || r.outcome == Deleted) {
 			if md, err := m.Metadata(); err == nil {
 				u.d.Latencies.record(time.Since(md.Timestamp))
 			}

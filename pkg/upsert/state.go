@@ -21,6 +21,10 @@ import (
 type contactState struct {
 	ID      string `json:"id,omitempty"`
 	Version int64  `json:"v"`
+	// Deleted marks a tombstone: the contact was deleted at Version, so an
+	// upsert with an older or equal version is stale and never brings it
+	// back; a newer one creates it again.
+	Deleted bool `json:"deleted,omitempty"`
 }
 
 // stored is a contact's state with the revision it was read at (the stream

@@ -14,10 +14,11 @@ const (
 	StaleSkipped
 	Held
 	DeadLettered
+	Deleted // a delete applied, or the contact was already gone
 	numOutcomes
 )
 
-var outcomeNames = [...]string{"created", "updated", "adopted", "rekeyed", "stale_skipped", "held", "dead_lettered"}
+var outcomeNames = [...]string{"created", "updated", "adopted", "rekeyed", "stale_skipped", "held", "dead_lettered", "deleted"}
 
 func (o Outcome) String() string { return outcomeNames[o] }
 
@@ -35,13 +36,13 @@ func (s *Stats) Add(o Outcome, n int) { s.outcomes[o].Add(int64(n)) }
 
 // Snapshot is a point-in-time copy of Stats.
 type Snapshot struct {
-	Created, Updated, Adopted, Rekeyed, StaleSkipped, Held, DeadLettered int64
-	Batches, Retries, ConflictEvents                                     int64
+	Created, Updated, Adopted, Rekeyed, StaleSkipped, Held, DeadLettered, Deleted int64
+	Batches, Retries, ConflictEvents                                              int64
 }
 
 // Done is the number of deltas that reached a final outcome.
 func (s Snapshot) Done() int64 {
-	return s.Created + s.Updated + s.Adopted + s.Rekeyed + s.StaleSkipped + s.Held + s.DeadLettered
+	return s.Created + s.Updated + s.Adopted + s.Rekeyed + s.StaleSkipped + s.Held + s.DeadLettered + s.Deleted
 }
 
 // Snapshot returns the current counts.
@@ -50,7 +51,7 @@ func (s *Stats) Snapshot() Snapshot {
 		Created: s.outcomes[Created].Load(), Updated: s.outcomes[Updated].Load(),
 		Adopted: s.outcomes[Adopted].Load(), Rekeyed: s.outcomes[Rekeyed].Load(),
 		StaleSkipped: s.outcomes[StaleSkipped].Load(), Held: s.outcomes[Held].Load(),
-		DeadLettered: s.outcomes[DeadLettered].Load(),
-		Batches:      s.batches.Load(), Retries: s.retries.Load(), ConflictEvents: s.conflicts.Load(),
+		DeadLettered: s.outcomes[DeadLettered].Load(), Deleted: s.outcomes[Deleted].Load(),
+		Batches: s.batches.Load(), Retries: s.retries.Load(), ConflictEvents: s.conflicts.Load(),
 	}
 }

@@ -61,7 +61,7 @@ embedded emulator, pre-existing contacts that collide by email so the conflict
 policy (SYNC_POLICY) has work to do. It waits until every delta has an
 outcome, prints a summary, and exits 0 only when
   rejected + published = read, and
-  created + updated + adopted + rekeyed + stale_skipped + held + dead_lettered = published.
+  created + updated + adopted + rekeyed + stale_skipped + held + dead_lettered + deleted = published.
 
 Usage: standalone [flags]
 
