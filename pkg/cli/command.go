@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -116,6 +117,9 @@ func (p *Program) Run(ctx context.Context, args []string, stdout, stderr io.Writ
 		p.WriteHelp(stdout)
 		return nil
 	}
+	// One lock for stderr: the logger, progress lines and per-record
+	// errors write it from several goroutines.
+	stderr = &lockedWriter{w: stderr}
 	fs := flag.NewFlagSet(p.Name+" "+cmd.Name, flag.ContinueOnError)
 	in := &Invocation{Program: p.Name, Command: strings.TrimSpace(p.Name + " " + cmd.Name), Stdout: stdout, Stderr: stderr, Flags: fs}
 	var action Action
@@ -309,4 +313,16 @@ func (p *Program) WriteCommandHelp(w io.Writer, c *Command, fs *flag.FlagSet) {
 		fmt.Fprint(w, "\n"+strings.TrimSpace(p.Footer)+"\n")
 	}
 	fmt.Fprint(w, "\n"+exitHelp)
+}
+
+// lockedWriter serializes writes, so lines from goroutines never interleave.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

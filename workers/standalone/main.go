@@ -7,17 +7,16 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
-	"github.com/kelseyhightower/envconfig"
-
+	"github.com/contactsync/contactsync/pkg/cli"
 	"github.com/contactsync/contactsync/pkg/conflict"
 	"github.com/contactsync/contactsync/pkg/pipeline"
 	"github.com/contactsync/contactsync/pkg/salesforce"
@@ -63,74 +62,105 @@ outcome, prints a summary, and exits 0 only when
   rejected + published = read, and
   created + updated + adopted + rekeyed + stale_skipped + held + dead_lettered + deleted = published.
 
-Usage: standalone [flags]
-
-Flags:
 `
 
-func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-}
+func main() { program().Main() }
 
+// run is main without the exit, for tests: it returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("standalone", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	contacts := fs.Int("contacts", 10000, "generated contacts when no --input is given")
-	input := fs.String("input", "", "NDJSON deltas or a .csv file to sync instead of generated data")
-	mapping := fs.String("mapping", "", "CSV column mapping (JSON or YAML); default: external_id, segment, version|updated_at, first_name, last_name, email, phone, title")
-	upserters := fs.Int("upserters", 4, "upserter fleet members (each with its own NATS connection)")
-	data := fs.String("data", "", "keep the embedded JetStream store in DIR (default: a temp dir, removed)")
-	asJSON := fs.Bool("json", false, "print the summary as one JSON object on stdout")
-	seed := fs.Uint64("seed", 1, "seed for generated data")
-	timeout := fs.Duration("timeout", 30*time.Minute, "give up waiting for outcomes after this long")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usage)
-		fs.PrintDefaults()
-		fmt.Fprintln(fs.Output(), "\nEnvironment (SYNC_POLICY, SYNC_POLICY_<SEGMENT>, SYNC_ADOPT_UNLINKED are read too):")
-		_ = envconfig.Usagef("", &env{}, fs.Output(), envconfig.DefaultTableFormat)
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	var e env
-	if err := envconfig.Process("", &e); err != nil {
-		fmt.Fprintln(stderr, "standalone:", err)
-		return 2
-	}
-	policy, err := conflict.ConfigFromEnv(os.Environ())
-	if err != nil {
-		fmt.Fprintln(stderr, "standalone:", err)
-		return 2
-	}
-	log, err := telemetry.NewLogger(e.LogLevel)
-	if err != nil {
-		fmt.Fprintln(stderr, "standalone:", err)
-		return 2
-	}
-	defer func() { _ = log.Sync() }()
-
+	p := program()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	sum, err := pipeline.Run(ctx, pipeline.Config{
-		NATSURL: e.NATSURL, DataDir: *data, Upserters: *upserters, Input: *input, Mapping: *mapping,
-		Synth: synth.Options{Contacts: *contacts, Seed: *seed}, SF: e.Env.Config(), Sim: e.Sim.config(), Conflict: policy, Upsert: e.Config,
-		Timeout: *timeout, Progress: stderr, Logger: log,
-	})
+	return p.Exit(p.Run(ctx, args, stdout, stderr), stderr)
+}
+
+func program() *cli.Program {
+	cmd := &cli.Command{Name: "", Summary: strings.TrimSpace(usage), Setup: setup}
+	return &cli.Program{Name: "standalone", Default: cmd,
+		Footer: "Environment (SYNC_POLICY, SYNC_POLICY_<SEGMENT>, SYNC_ADOPT_UNLINKED are read too):\n" + cli.EnvHelp(&env{})}
+}
+
+func setup(fs *flag.FlagSet) cli.Action {
+	contacts := fs.Int("contacts", 10000, "generated contacts when no --input is given (> 0)")
+	input := fs.String("input", "", "NDJSON deltas or a .csv file to sync instead of generated data")
+	mapping := fs.String("mapping", "", "CSV column mapping (JSON or YAML); default: external_id, segment, version|updated_at, first_name, last_name, email, phone, title")
+	upserters := fs.Int("upserters", 4, "upserter fleet members, 1..64 (each with its own NATS connection)")
+	data := fs.String("data", "", "keep the embedded JetStream store in DIR (default: a temp dir, removed)")
+	seed := fs.Uint64("seed", 1, "seed for generated data")
+	var timeout time.Duration
+	cli.DurationVar(fs, &timeout, "timeout", 30*time.Minute, "give up waiting for outcomes after this long")
+	return func(ctx context.Context, in *cli.Invocation) error {
+		switch {
+		case len(in.Args) > 0:
+			return cli.Usagef("unexpected arguments %q (a file to sync goes in --input FILE)", in.Args)
+		case *contacts <= 0 && *input == "":
+			return cli.Usagef("--contacts %d: want > 0", *contacts)
+		case in.Set("contacts") && *input != "":
+			return cli.Usagef("--contacts and --input are exclusive (--contacts generates the input)")
+		case *upserters < 1 || *upserters > 64:
+			return cli.Usagef("--upserters %d: want 1..64", *upserters)
+		case timeout <= 0:
+			return cli.Usagef("--timeout %s: want > 0", cli.FormatDuration(timeout))
+		}
+		if *data != "" {
+			if err := writableDir(*data); err != nil {
+				return cli.Usagef("--data %s: %v", *data, err)
+			}
+		}
+		if *input != "" {
+			if _, err := os.Stat(*input); err != nil {
+				return cli.Usagef("--input: %v", err)
+			}
+		}
+		var e env
+		if err := cli.LoadEnv(&e); err != nil {
+			return err
+		}
+		policy, err := conflict.ConfigFromEnv(os.Environ())
+		if err != nil {
+			return cli.AsUsage(err)
+		}
+		log, err := telemetry.NewLoggerTo(e.LogLevel, in.Stderr)
+		if err != nil {
+			return cli.AsUsage(err)
+		}
+		defer func() { _ = log.Sync() }()
+
+		sum, err := pipeline.Run(ctx, pipeline.Config{
+			NATSURL: e.NATSURL, DataDir: *data, Upserters: *upserters, Input: *input, Mapping: *mapping,
+			Synth: synth.Options{Contacts: *contacts, Seed: *seed}, SF: e.Env.Config(), Sim: e.Sim.config(), Conflict: policy, Upsert: e.Config,
+			Timeout: timeout, Progress: in.Stderr, Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+		if in.JSON {
+			_ = json.NewEncoder(in.Stdout).Encode(sum)
+		} else {
+			sum.WriteTable(in.Stdout)
+		}
+		switch {
+		case len(sum.Gaps) > 0:
+			return fmt.Errorf("%w: %d deltas without an outcome (see the summary)", cli.ErrIncomplete, len(sum.Gaps))
+		case sum.Read > 0 && sum.Rejected == sum.Read:
+			return fmt.Errorf("%w: all %d records of the input (is it the right file and --mapping?)", cli.ErrRejected, sum.Read)
+		}
+		return nil
+	}
+}
+
+// writableDir makes dir if needed and checks a file can be created in it,
+// so an unwritable --data is reported as such, not as a server that never
+// became ready.
+func writableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".writable-")
 	if err != nil {
-		fmt.Fprintln(stderr, "standalone:", err)
-		return 1
+		return err
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		_ = enc.Encode(sum)
-	} else {
-		sum.WriteTable(stdout)
-	}
-	if len(sum.Gaps) > 0 {
-		return 3
-	}
-	return 0
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
 }

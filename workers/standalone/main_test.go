@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -39,8 +41,8 @@ func TestStandaloneJSONSummaryAddsUp(t *testing.T) {
 
 func TestStandaloneBadFlagAndHelp(t *testing.T) {
 	var out, errb bytes.Buffer
-	if code := run([]string{"--help"}, &out, &errb); code != 0 || !strings.Contains(errb.String(), "--contacts") {
-		t.Errorf("--help: exit %d, output %q", code, errb.String())
+	if code := run([]string{"--help"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "--contacts") || !strings.Contains(out.String(), "SFSIM_DAILY_LIMIT") {
+		t.Errorf("--help: exit %d, stdout %q", code, out.String())
 	}
 	errb.Reset()
 	if code := run([]string{"--upserters", "many"}, &out, &errb); code != 2 {
@@ -50,6 +52,33 @@ func TestStandaloneBadFlagAndHelp(t *testing.T) {
 	errb.Reset()
 	if code := run(nil, &out, &errb); code != 2 || !strings.Contains(errb.String(), "SYNC_POLICY") {
 		t.Errorf("bad SYNC_POLICY: exit %d, stderr %q; want 2 naming the variable", code, errb.String())
+	}
+}
+
+// Issue 10: bad flags were accepted silently, an unwritable --data was
+// reported as "nats-server not ready after 10s".
+func TestStandaloneBadFlags(t *testing.T) {
+	// A regular file where a directory is needed: unwritable even for root.
+	ro := filepath.Join(t.TempDir(), "ro")
+	if err := os.WriteFile(ro, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--contacts", "-5"}, "--contacts -5: want > 0"},
+		{[]string{"--contacts", "0"}, "--contacts 0: want > 0"},
+		{[]string{"--upserters", "0"}, "--upserters 0: want 1..64"},
+		{[]string{"stray.ndjson"}, "unexpected arguments"},
+		{[]string{"--input", "/nonexistent/x.ndjson"}, "--input"},
+		{[]string{"--data", filepath.Join(ro, "sub")}, "--data " + filepath.Join(ro, "sub")},
+		{[]string{"--timeout", "soon"}, "--timeout"},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(tc.args, &out, &errb); code != 2 || !strings.Contains(errb.String(), tc.want) || out.Len() > 0 {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, code, errb.String(), tc.want)
+		}
 	}
 }
 
