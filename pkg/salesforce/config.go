@@ -113,27 +113,27 @@ func (c Config) withDefaults() Config {
 func (c *Config) validate() error {
 	u, err := url.Parse(c.LoginURL)
 	if c.LoginURL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("salesforce: Config.LoginURL must be an http(s) URL, got %q", c.LoginURL)
+		return fmt.Errorf("SF_LOGIN_URL (Config.LoginURL) must be an http(s) URL, got %q", c.LoginURL)
 	}
 	if c.ClientID == "" {
-		return fmt.Errorf("salesforce: Config.ClientID is required")
+		return fmt.Errorf("SF_CLIENT_ID (Config.ClientID) is required")
 	}
 	switch c.Auth {
 	case AuthClientCredentials:
 		if c.ClientSecret == "" {
-			return fmt.Errorf("salesforce: Config.ClientSecret is required for client_credentials")
+			return fmt.Errorf("SF_CLIENT_SECRET (Config.ClientSecret) is required for SF_AUTH=client_credentials")
 		}
 	case AuthJWT:
 		if c.Username == "" {
-			return fmt.Errorf("salesforce: Config.Username is required for jwt")
+			return fmt.Errorf("SF_USERNAME (Config.Username) is required for SF_AUTH=jwt")
 		}
 		if len(c.PrivateKey) == 0 {
 			if c.PrivateKeyFile == "" {
-				return fmt.Errorf("salesforce: Config.PrivateKey or Config.PrivateKeyFile is required for jwt")
+				return fmt.Errorf("SF_PRIVATE_KEY_FILE (Config.PrivateKey or PrivateKeyFile) is required for SF_AUTH=jwt")
 			}
 			b, err := os.ReadFile(c.PrivateKeyFile)
 			if err != nil {
-				return fmt.Errorf("salesforce: Config.PrivateKeyFile: %w", err)
+				return fmt.Errorf("SF_PRIVATE_KEY_FILE (Config.PrivateKeyFile): %w", err)
 			}
 			c.PrivateKey = b
 		}

@@ -297,7 +297,7 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"no login url", Config{ClientID: "a", ClientSecret: "b"}, "LoginURL"},
 		{"bad scheme", Config{LoginURL: "ftp://x", ClientID: "a", ClientSecret: "b"}, "LoginURL"},
-		{"no client id", Config{LoginURL: "http://x"}, "ClientID"},
+		{"no client id", Config{LoginURL: "http://x"}, "SF_CLIENT_ID"}, // issue 10: named as the user sets it
 		{"no secret", Config{LoginURL: "http://x", ClientID: "a"}, "ClientSecret"},
 		{"bad auth", Config{LoginURL: "http://x", ClientID: "a", Auth: "password"}, "Auth"},
 		{"jwt no user", Config{LoginURL: "http://x", ClientID: "a", Auth: "jwt"}, "Username"},

@@ -7,7 +7,6 @@ package service
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 
 	"github.com/kelseyhightower/envconfig"
+
+	"github.com/contactsync/contactsync/pkg/cli"
 )
 
 // Usage writes help followed by the environment table of C.
@@ -28,34 +29,41 @@ func Usage[C any](w io.Writer, help string) {
 // Main parses args, loads C from the environment and runs run until it
 // returns or a signal arrives, then exits the process.
 func Main[C any](name, help string, run func(ctx context.Context, cfg C) error) {
-	os.Exit(Exec(name, help, os.Args[1:], os.Stderr, run))
+	os.Exit(ExecTo(name, help, os.Args[1:], os.Stdout, os.Stderr, run))
 }
 
-// Exec is Main without the exit, for tests: it returns the exit code.
+// Exec is Main without the exit, for tests, with help and errors on one
+// writer: it returns the exit code.
 func Exec[C any](name, help string, args []string, stderr io.Writer, run func(ctx context.Context, cfg C) error) int {
+	return ExecTo(name, help, args, stderr, stderr, run)
+}
+
+// ExecTo is Exec with help on stdout (as every contactsync command prints
+// it) and errors on stderr, named as the user sets them (cli.LoadEnv).
+func ExecTo[C any](name, help string, args []string, stdout, stderr io.Writer, run func(ctx context.Context, cfg C) error) int {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { Usage[C](fs.Output(), help) }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	pos, err := cli.Parse(fs, args)
+	if err == nil && len(pos) > 0 {
+		err = cli.Usagef("unexpected arguments %q (configuration is by environment; see --help)", pos)
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "%s: unexpected arguments %q (configuration is by environment; see --help)\n", name, fs.Args())
-		return 2
+	if err != nil {
+		if cli.ExitCode(err) == cli.ExitOK {
+			Usage[C](stdout, help)
+			return cli.ExitOK
+		}
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return cli.ExitUsage
 	}
 	var cfg C
-	if err := envconfig.Process("", &cfg); err != nil {
+	if err := cli.LoadEnv(&cfg); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		return 2
+		return cli.ExitUsage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		return 1
+		return cli.ExitCode(err)
 	}
-	return 0
+	return cli.ExitOK
 }

@@ -42,3 +42,19 @@ func TestExec(t *testing.T) {
 		t.Fatalf("stray argument: code %d", code)
 	}
 }
+
+// Issue 10: help went to stderr for the services; errors name the variable.
+func TestExecToHelpOnStdout(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := ExecTo("svc", "svc does things\n", []string{"--help"}, &out, &errb, func(context.Context, cfg) error { return nil }); code != 0 ||
+		!strings.Contains(out.String(), "SVC_TEST_PORT") || errb.Len() > 0 {
+		t.Fatalf("--help: code %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
+	t.Setenv("SVC_TEST_NAME", "x")
+	t.Setenv("SVC_TEST_PORT", "seven")
+	out.Reset()
+	if code := ExecTo("svc", "", nil, &out, &errb, func(context.Context, cfg) error { return nil }); code != 2 ||
+		!strings.Contains(errb.String(), `svc: SVC_TEST_PORT="seven": want an integer`) || out.Len() > 0 {
+		t.Fatalf("bad variable: code %d, stderr %q", code, errb.String())
+	}
+}
