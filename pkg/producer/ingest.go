@@ -54,7 +54,8 @@ func (c IngestConfig) validate() error {
 
 // IngestResponse is the JSON body of POST /v1/deltas.
 type IngestResponse struct {
-	Accepted   int64         `json:"accepted"`   // stored in CONTACTS, including duplicates
+	Accepted   int64         `json:"accepted"`   // stored in CONTACTS: published + duplicates
+	Published  int64         `json:"published"`  // newly stored by this request
 	Duplicates int64         `json:"duplicates"` // already stored earlier (same external ID and version)
 	Rejected   int64         `json:"rejected"`
 	Failed     int64         `json:"failed,omitempty"` // not confirmed by JetStream: retry the request
@@ -165,6 +166,7 @@ func (h *ingest) post(w http.ResponseWriter, r *http.Request) {
 	resp.Rejected = sum.Rejected
 	resp.Accepted = sum.Published + sum.Duplicates
 	resp.Duplicates = sum.Duplicates
+	resp.Published = sum.Published
 	resp.Failed = sum.Failed
 	status := http.StatusAccepted
 	switch {

@@ -114,7 +114,7 @@ func TestIngestAcceptsAndDedups(t *testing.T) {
 	srv := ingestServer(t, e, 0)
 	// NDJSON with the issue's bad-input cases mixed in.
 	code, resp, _ := post(t, srv.URL, "Bearer "+token, ndjsonInput)
-	if code != http.StatusAccepted || resp.Accepted != 6 || resp.Rejected != 5 || resp.Duplicates != 0 {
+	if code != http.StatusAccepted || resp.Accepted != 6 || resp.Published != 6 || resp.Rejected != 5 || resp.Duplicates != 0 {
 		t.Fatalf("%d %+v", code, resp)
 	}
 	wantErr := map[int]string{3: "", 5: "external_id", 7: "segment", 9: "colour", 11: "fields"}
@@ -128,7 +128,8 @@ func TestIngestAcceptsAndDedups(t *testing.T) {
 	}
 	// A re-post stores nothing new.
 	code, resp, _ = post(t, srv.URL, "Bearer "+token, ndjsonInput)
-	if code != http.StatusAccepted || resp.Accepted != 6 || resp.Duplicates != 6 {
+	// Issue 10: accepted counted duplicates while nothing said what was new.
+	if code != http.StatusAccepted || resp.Accepted != 6 || resp.Duplicates != 6 || resp.Published != 0 {
 		t.Fatalf("re-post: %d %+v", code, resp)
 	}
 	// A JSON array, numbered from 1.
