@@ -30,6 +30,7 @@ func Program() *cli.Program {
 			dlqShowCommand(),
 			dlqReplayCommand(),
 			dlqPurgeCommand(),
+			eraseCommand(),
 			backfillCommand(),
 		},
 		Footer: `Environment (flags win):
