@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
+
+	"github.com/contactsync/contactsync/internal/ctxsleep"
 )
 
 // Lease errors, the causes of a lease's context.
@@ -95,7 +97,7 @@ func Acquire(ctx context.Context, kv jetstream.KeyValue, key, member string, ttl
 			return nil, ctx.Err()
 		}
 		log.Debug("lease: acquire interrupted; retrying", zap.String("key", key), zap.Error(err))
-		if !sleep(ctx, ttl/10) {
+		if !ctxsleep.Sleep(ctx, ttl/10) {
 			return nil, ctx.Err()
 		}
 	}
@@ -293,16 +295,5 @@ func (l *Lease) Release() {
 	if err := l.kv.Delete(ctx, l.key, jetstream.LastRevision(rev)); err != nil {
 		// Not deleted: a contender takes over after the TTL instead.
 		l.log.Debug("lease release", zap.String("key", l.key), zap.Error(err))
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/contactsync/contactsync/internal/ctxsleep"
 	"github.com/contactsync/contactsync/pkg/fleet"
 )
 
@@ -81,7 +83,7 @@ func (u *Upserter) consume(wait context.Context, p int, lease *fleet.Lease, log 
 		}
 		if err != nil {
 			log.Debug("fetch failed", zap.Error(err))
-			sleepCtx(pull, 500*time.Millisecond)
+			ctxsleep.Sleep(pull, 500*time.Millisecond)
 			continue
 		}
 		idle = len(msgs) == 0
@@ -206,22 +208,17 @@ func collect(b jetstream.MessageBatch, err error) ([]jetstream.Msg, error) {
 	return out, nil
 }
 
-// publishWithRetry retries a JetStream publish briefly; the stream may be
-// between leaders.
+// publishWithRetry retries a JetStream publish briefly (five attempts of
+// callTimeout each, backing off from 100 ms); the stream may be between
+// leaders.
 func (u *Upserter) publishWithRetry(ctx context.Context, f func(context.Context) error) error {
-	var err error
-	for attempt := 0; attempt < 5; attempt++ {
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err = f(pctx)
-		cancel()
-		if err == nil || ctx.Err() != nil {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(100<<attempt) * time.Millisecond):
-		}
-	}
-	return err
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = 100 * time.Millisecond
+	bo.MaxElapsedTime = 0
+	bo.Reset()
+	return backoff.Retry(func() error {
+		pctx, cancel := context.WithTimeout(ctx, callTimeout)
+		defer cancel()
+		return f(pctx)
+	}, backoff.WithContext(backoff.WithMaxRetries(bo, 4), ctx))
 }

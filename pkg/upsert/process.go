@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/contactsync/contactsync/internal/ctxsleep"
 	"github.com/contactsync/contactsync/pkg/bus"
 	"github.com/contactsync/contactsync/pkg/conflict"
 	"github.com/contactsync/contactsync/pkg/delta"
@@ -284,7 +285,7 @@ func (b *batchRun) write(ctx context.Context, writes []*write) {
 			return
 		}
 		u.d.Stats.retries.Add(1)
-		if !sleepCtx(ctx, bo.NextBackOff()) {
+		if !ctxsleep.Sleep(ctx, bo.NextBackOff()) {
 			return
 		}
 		b.inProgress()
@@ -576,19 +577,8 @@ func retry(ctx context.Context, log *zap.Logger, what string, f func(context.Con
 		} else {
 			log.Warn(what+" failed; retrying", zap.Error(err))
 		}
-		if !sleepCtx(ctx, bo.NextBackOff()) {
+		if !ctxsleep.Sleep(ctx, bo.NextBackOff()) {
 			return ctx.Err()
 		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
