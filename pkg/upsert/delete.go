@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/contactsync/contactsync/internal/ctxsleep"
 	"github.com/contactsync/contactsync/pkg/salesforce"
 	"github.com/contactsync/contactsync/pkg/telemetry"
 )
@@ -98,7 +99,7 @@ func (b *batchRun) delete(ctx context.Context, ws []*write) {
 			return
 		}
 		u.d.Stats.retries.Add(1)
-		if !sleepCtx(ctx, bo.NextBackOff()) {
+		if !ctxsleep.Sleep(ctx, bo.NextBackOff()) {
 			return
 		}
 		b.inProgress()
