@@ -46,13 +46,20 @@ credentials come from the usual SF_* variables.`,
 					sf = client
 				}
 				rep, err := s.ops.Report(ctx, sf)
-				if err != nil {
+				if err != nil && rep.SalesforceError == "" {
 					return err
 				}
+				// A failing org still shows the NATS half (exit 1 all the same).
 				if in.JSON {
-					return writeJSON(in.Stdout, rep)
+					if jerr := writeJSON(in.Stdout, rep); jerr != nil {
+						return jerr
+					}
+					return err
 				}
-				return WriteReport(in.Stdout, rep)
+				if werr := WriteReport(in.Stdout, rep); werr != nil {
+					return werr
+				}
+				return err
 			}
 		},
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/contactsync/contactsync/pkg/bus"
 	"github.com/contactsync/contactsync/pkg/cli"
+	"github.com/contactsync/contactsync/pkg/sfsim"
 )
 
 func runCLI(t *testing.T, args ...string) (string, string, error) {
@@ -136,5 +137,41 @@ func TestCLIEndToEnd(t *testing.T) {
 	var rep Report
 	if err != nil || json.Unmarshal([]byte(out), &rep) != nil || rep.DeltasBySegment["emea"] != 6 || rep.Salesforce != nil {
 		t.Fatalf("report --json: %v\n%s", err, out)
+	}
+}
+
+// Issue 10: when the org half of report failed, nothing was printed, not
+// even the NATS half.
+func TestCLIReportShowsNATSHalfWhenSalesforceFails(t *testing.T) {
+	f := newFixture(t)
+	f.publishDelta(t, "emea", "MC_1", 1)
+	srv, err := sfsim.New(sfsim.Config{DailyLimit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	t.Setenv("NATS_URL", f.e.ClientURL())
+	t.Setenv("SF_LOGIN_URL", srv.URL())
+	t.Setenv("SF_CLIENT_ID", "contactsync")
+	t.Setenv("SF_CLIENT_SECRET", "contactsync-secret")
+	for range 2 { // spend the allocation
+		_, _, _ = runCLI(t, "report")
+	}
+	out, _, err := runCLI(t, "report", "--json")
+	var rep Report
+	if cli.ExitCode(err) != 1 || json.Unmarshal([]byte(out), &rep) != nil || rep.DeltasBySegment["emea"] != 1 || rep.SalesforceError == "" {
+		t.Fatalf("report with a failing org: %v\n%s", err, out)
+	}
+}
+
+// Issue 10: a missing client ID was "Config.ClientID is required", with a
+// doubled "salesforce: salesforce:" prefix.
+func TestCLIReportNamesMissingSetting(t *testing.T) {
+	t.Setenv("NATS_URL", "nats://127.0.0.1:1")
+	t.Setenv("SF_LOGIN_URL", "http://127.0.0.1:1")
+	t.Setenv("SF_CLIENT_ID", "")
+	_, _, err := runCLI(t, "report")
+	if cli.ExitCode(err) != 2 || !strings.Contains(err.Error(), "SF_CLIENT_ID") || strings.Contains(err.Error(), "salesforce: salesforce:") {
+		t.Fatalf("report without SF_CLIENT_ID: %v", err)
 	}
 }

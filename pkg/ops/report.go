@@ -50,6 +50,9 @@ type Report struct {
 	ConflictsByKind      map[string]uint64 `json:"conflicts_by_kind"`
 	ConflictsUndecodable uint64            `json:"conflicts_undecodable,omitempty"`
 	Salesforce           *SalesforceReport `json:"salesforce,omitempty"`
+	// SalesforceError says why the org could not be queried; the NATS
+	// half is reported all the same (Report then also returns the error).
+	SalesforceError string `json:"salesforce_error,omitempty"`
 }
 
 // ExceptionsSOQL counts exception records by kind and status.
@@ -86,7 +89,8 @@ func (o *Ops) Report(ctx context.Context, sf Salesforce) (Report, error) {
 	}
 	sr, err := salesforceReport(ctx, sf)
 	if err != nil {
-		return rep, err
+		rep.SalesforceError = err.Error()
+		return rep, fmt.Errorf("salesforce half of the report: %w", err)
 	}
 	rep.Salesforce = &sr
 	return rep, nil

@@ -263,6 +263,10 @@ func WriteReport(w io.Writer, r Report) error {
 	if r.ConflictsUndecodable > 0 {
 		fmt.Fprintf(w, "  (%d conflict events could not be decoded)\n", r.ConflictsUndecodable)
 	}
+	if r.SalesforceError != "" {
+		fmt.Fprintf(w, "\nSalesforce: query failed: %s\n", r.SalesforceError)
+		return nil
+	}
 	if r.Salesforce == nil {
 		fmt.Fprintln(w, "\nSalesforce: not queried (SF_LOGIN_URL not set)")
 		return nil
