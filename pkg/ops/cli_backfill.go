@@ -20,6 +20,7 @@ func backfillCommand() *cli.Command {
 		Writes:  true,
 		Help: `syncctl backfill --segment S --ticket T [--since RFC3339 | --since-seq N] [--rate N] [--dry-run] [--json]
 syncctl backfill --segment S --ticket T --from-file FILE [--rate N] [--dry-run] [--json]
+syncctl backfill --segment S --ticket T --bulk [--since RFC3339 | --since-seq N] [--json]
 
 Re-drives one segment through the upserters.
 
@@ -37,7 +38,15 @@ Deltas not newer than what the upserter applied are skipped there, so a
 backfill converges and re-running it is harmless; the same ticket within the
 10-minute duplicate window stores nothing new. --rate paces the publishes
 (deltas per second, token bucket) so live traffic keeps flowing. Progress is
-printed to stderr every second.`,
+printed to stderr every second.
+
+Through Bulk API 2.0 (--bulk, or on its own when SF_LOGIN_URL is set and the
+history holds at least --bulk-threshold deltas): the history is folded to each
+contact's newest state, contacts whose state is already applied are skipped,
+and the rest are upserted in one job; results settle as on the live path
+(state, conflicts by SYNC_POLICY, DLQ, transient rows through Collections).
+The job id is kept under the ticket: run the same command again after a kill
+and it re-attaches to its job. Needs the SF_* settings; prints API calls used.`,
 		Setup: func(fs *flag.FlagSet) cli.Action {
 			n := addNATSFlags(fs)
 			var o BackfillOptions
@@ -48,6 +57,7 @@ printed to stderr every second.`,
 			fs.Uint64Var(&o.SinceSeq, "since-seq", 0, "start at this CONTACTS stream sequence")
 			fs.Float64Var(&o.Rate, "rate", 0, "deltas per second (0 = as fast as possible)")
 			fs.StringVar(&file, "from-file", "", "NDJSON file of deltas of the segment, instead of CONTACTS history")
+			bf := addBulkFlags(fs)
 			return func(ctx context.Context, in *cli.Invocation) error {
 				switch {
 				case len(in.Args) > 0:
@@ -90,6 +100,9 @@ printed to stderr every second.`,
 					return err
 				}
 				defer done()
+				if ran, err := bf.maybeBulk(ctx, s, in, o, r != nil); ran {
+					return err
+				}
 				o.Progress = func(r BackfillResult) { WriteProgress(in.Stderr, r) }
 				var res BackfillResult
 				if r != nil {

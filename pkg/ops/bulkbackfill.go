@@ -1,0 +1,678 @@
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/contactsync/contactsync/pkg/bus"
+	"github.com/contactsync/contactsync/pkg/conflict"
+	"github.com/contactsync/contactsync/pkg/delta"
+	"github.com/contactsync/contactsync/pkg/salesforce"
+	"github.com/contactsync/contactsync/pkg/telemetry"
+)
+
+// DefaultBulkThreshold is the number of contacts to write from which
+// `syncctl backfill` goes through Bulk API 2.0 on its own (SYNC_BULK_THRESHOLD).
+// Below it a Collections backfill costs at most threshold/200 calls (50),
+// about what one Bulk job costs once its polls are counted.
+const DefaultBulkThreshold = 10000
+
+// BulkSalesforce is what a Bulk backfill needs from the Salesforce client.
+type BulkSalesforce interface {
+	conflict.SF
+	CreateIngestJob(ctx context.Context, spec salesforce.IngestSpec) (salesforce.BulkJob, error)
+	UploadJobData(ctx context.Context, id string, data []byte) error
+	CloseJob(ctx context.Context, id string) (salesforce.BulkJob, error)
+	AbortJob(ctx context.Context, kind, id string) (salesforce.BulkJob, error)
+	WaitBulkJob(ctx context.Context, kind, id string, o salesforce.BulkOptions) (salesforce.BulkJob, error)
+	IngestResults(ctx context.Context, id string) (*salesforce.IngestResults, error)
+	APICalls() int64
+}
+
+// BulkBackfillOptions configures a backfill through Bulk API 2.0.
+type BulkBackfillOptions struct {
+	Segment string // required
+	Ticket  string // required; names the resume record, so a rerun with it re-attaches
+	// Since / SinceSeq select the CONTACTS history as for Backfill.
+	Since    time.Time
+	SinceSeq uint64
+	SF       BulkSalesforce     // required
+	Resolver *conflict.Resolver // required: DUPLICATES_DETECTED rows go through it as on the live path
+	// ExternalIDField ("" = External_Contact_ID__c), VersionField (""
+	// = Sync_Version__c; the version guard), Object ("" = Contact).
+	ExternalIDField, VersionField, Object string
+	// MaxUploadBytes splits the upload (one job per part); 0 = 100 MB.
+	MaxUploadBytes int
+	Bulk           salesforce.BulkOptions
+	// Progress receives progress lines (stderr in syncctl).
+	Progress func(BulkBackfillResult)
+}
+
+func (o *BulkBackfillOptions) defaults() error {
+	if err := checkSegment(o.Segment, true); err != nil {
+		return err
+	}
+	if err := checkTicket(o.Ticket); err != nil {
+		return err
+	}
+	if o.SF == nil || o.Resolver == nil {
+		return fmt.Errorf("%w: a bulk backfill needs a Salesforce client and a conflict resolver", ErrInvalid)
+	}
+	if o.ExternalIDField == "" {
+		o.ExternalIDField = conflict.DefaultExternalIDField
+	}
+	if o.VersionField == "" {
+		o.VersionField = "Sync_Version__c"
+	}
+	if o.Object == "" {
+		o.Object = "Contact"
+	}
+	return nil
+}
+
+// BulkBackfillResult counts a Bulk backfill. Every contact read ends in one
+// of AlreadyApplied, Applied, Stale, Held, DeadLettered; Retried counts
+// those that went through Collections on the way.
+type BulkBackfillResult struct {
+	Segment        string        `json:"segment"`
+	Ticket         string        `json:"ticket"`
+	Phase          string        `json:"phase"`
+	Deltas         int           `json:"deltas"`          // deltas read from CONTACTS
+	Invalid        int           `json:"invalid"`         // undecodable deltas (the live path dead-letters them)
+	Contacts       int           `json:"contacts"`        // distinct contacts in the history
+	AlreadyApplied int           `json:"already_applied"` // contact state already has the newest version
+	Uploaded       int           `json:"uploaded"`        // rows uploaded (or found uploaded on re-attach)
+	Jobs           []string      `json:"jobs,omitempty"`
+	Reattached     bool          `json:"reattached,omitempty"`
+	JobState       string        `json:"job_state,omitempty"`
+	Processed      int           `json:"processed"` // rows Salesforce processed
+	Failed         int           `json:"failed"`    // rows Salesforce refused
+	Applied        int           `json:"applied"`   // written (created, updated, adopted, re-keyed)
+	Conflicts      int           `json:"conflicts"` // exceptions published
+	Held           int           `json:"held"`
+	Stale          int           `json:"stale"` // refused by the version guard: a newer version is there
+	DeadLettered   int           `json:"dead_lettered"`
+	Retried        int           `json:"retried"` // sent again through Collections (transient or unprocessed)
+	Unmatched      int           `json:"unmatched,omitempty"`
+	APICalls       int64         `json:"api_calls"`
+	Elapsed        time.Duration `json:"elapsed_ns"`
+}
+
+// bulkWrite is one contact's folded history.
+type bulkWrite struct {
+	key     string
+	newest  delta.Delta
+	raw     []byte // the newest delta as stored
+	seq     uint64 // its CONTACTS sequence
+	subject string
+	fields  map[string]any
+	rev     uint64 // contact state revision read
+	stateV  int64
+}
+
+// bulkResume is what the backfill keeps in the state bucket under
+// bulk-backfill.<segment>.<ticket>: the jobs it created, so a rerun after
+// a kill re-attaches to them instead of uploading again.
+type bulkResume struct {
+	Jobs []string `json:"jobs"`
+	Done bool     `json:"done,omitempty"`
+}
+
+func resumeKey(segment, ticket string) string { return "bulk-backfill." + segment + "." + ticket }
+
+// BulkBackfill writes a segment's history to Salesforce through Bulk API
+// 2.0 instead of republishing it: the history is folded per contact (every
+// field's newest value, as the upserters would leave it), contacts whose
+// state already has the newest version are skipped, the rest go in one
+// upsert job (one per MaxUploadBytes), and every result row is settled as
+// the live path settles a collections result: success → contact state;
+// DUPLICATES_DETECTED → the conflict resolver, in batches, publishing its
+// exceptions on CONFLICTS; the version guard's refusal → stale; permanent
+// → DLQ with Salesforce's reason; transient and unprocessed → Collections.
+// Every row carries Sync_Version__c, so a live upserter writing a newer
+// version meanwhile is never rolled back, and state is only saved by
+// compare-and-set when it does not hold a newer version.
+func (o *Ops) BulkBackfill(ctx context.Context, opts BulkBackfillOptions) (BulkBackfillResult, error) {
+	if err := opts.defaults(); err != nil {
+		return BulkBackfillResult{}, err
+	}
+	b := &bulkBackfill{o: o, opts: opts, start: o.now(), calls0: opts.SF.APICalls()}
+	b.res.Segment, b.res.Ticket = opts.Segment, opts.Ticket
+	err := b.run(ctx)
+	b.res.APICalls = opts.SF.APICalls() - b.calls0
+	b.res.Elapsed = o.now().Sub(b.start)
+	b.progress("done")
+	o.log.Info("bulk backfill finished", zap.String("segment", opts.Segment), zap.String("ticket", opts.Ticket),
+		zap.Int("applied", b.res.Applied), zap.Int("dead_lettered", b.res.DeadLettered), zap.Int64("api_calls", b.res.APICalls), zap.Error(err))
+	return b.res, err
+}
+
+type bulkBackfill struct {
+	o      *Ops
+	opts   BulkBackfillOptions
+	res    BulkBackfillResult
+	start  time.Time
+	calls0 int64
+	kv     jetstream.KeyValue
+}
+
+func (b *bulkBackfill) progress(phase string) {
+	b.res.Phase = phase
+	if b.opts.Progress != nil {
+		r := b.res
+		r.APICalls = b.opts.SF.APICalls() - b.calls0
+		r.Elapsed = b.o.now().Sub(b.start)
+		b.opts.Progress(r)
+	}
+}
+
+func (b *bulkBackfill) run(ctx context.Context) error {
+	kv, err := b.o.js.KeyValue(ctx, bus.BucketState)
+	if err != nil {
+		return fmt.Errorf("bucket %s: %w", bus.BucketState, err)
+	}
+	b.kv = kv
+	writes, err := b.fold(ctx)
+	if err != nil {
+		return err
+	}
+	b.progress("folded")
+	fields := b.columns(writes)
+	recs := make([]salesforce.Record, len(writes))
+	for i, w := range writes {
+		recs[i] = b.record(w)
+	}
+	enc := salesforce.NewBulkEncoder(fields)
+	if b.opts.MaxUploadBytes > 0 {
+		enc.MaxBytes = b.opts.MaxUploadBytes
+	}
+	outs := make([]salesforce.BulkOutcome, len(recs))
+	for i, r := range recs {
+		if err := enc.Add(r); err != nil {
+			outs[i].Rejected = err
+		}
+	}
+	chunks := enc.Chunks()
+	all := salesforce.BulkChunk{}
+	for _, ch := range chunks {
+		all.Rows = append(all.Rows, ch.Rows...)
+	}
+	res, jobErr := b.jobs(ctx, chunks)
+	if res == nil {
+		return jobErr
+	}
+	b.res.Unmatched = salesforce.MatchIngestResults(fields, recs, all, res, outs)
+	b.progress("settling")
+	if err := b.settle(ctx, writes, recs, outs); err != nil {
+		return errors.Join(jobErr, err)
+	}
+	if err := b.saveResume(ctx, bulkResume{Jobs: b.res.Jobs, Done: true}); err != nil {
+		return errors.Join(jobErr, err)
+	}
+	return jobErr
+}
+
+// fold reads the segment's history and folds it per contact, newest
+// version last, skipping what contact state says is applied.
+func (b *bulkBackfill) fold(ctx context.Context) ([]*bulkWrite, error) {
+	type hist struct {
+		ds   []delta.Delta
+		recs []record
+	}
+	by := map[string]*hist{}
+	filter := "contacts.delta." + b.opts.Segment + ".*.*"
+	err := scan(ctx, b.o.js, bus.StreamContacts, filter, scanFrom{Seq: b.opts.SinceSeq, Time: b.opts.Since}, false, func(r record) error {
+		b.res.Deltas++
+		d, err := delta.Decode(r.Data)
+		if err != nil {
+			b.res.Invalid++
+			return nil
+		}
+		k := delta.ContactKey(d.ExternalID)
+		h := by[k]
+		if h == nil {
+			h = &hist{}
+			by[k] = h
+		}
+		h.ds = append(h.ds, d)
+		h.recs = append(h.recs, r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	keys := slices.Sorted(maps.Keys(by))
+	b.res.Contacts = len(keys)
+	var out []*bulkWrite
+	for _, k := range keys {
+		h := by[k]
+		w := &bulkWrite{key: k}
+		e, err := b.kv.Get(ctx, k)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
+			return nil, fmt.Errorf("read contact state %s: %w", k, err)
+		default:
+			var st struct {
+				V int64 `json:"v"`
+			}
+			_ = json.Unmarshal(e.Value(), &st)
+			w.rev, w.stateV = e.Revision(), st.V
+		}
+		idx := make([]int, len(h.ds))
+		for i := range idx {
+			idx[i] = i
+		}
+		slices.SortStableFunc(idx, func(a, c int) int { return int(h.ds[a].Version - h.ds[c].Version) })
+		w.fields = map[string]any{}
+		for _, i := range idx {
+			d := h.ds[i]
+			if d.Version <= w.stateV {
+				continue
+			}
+			maps.Copy(w.fields, d.Fields)
+			w.newest, w.raw, w.seq, w.subject = d, h.recs[i].Data, h.recs[i].Seq, bus.OriginalSubject(h.recs[i].Subject)
+		}
+		if w.newest.ExternalID == "" {
+			b.res.AlreadyApplied++
+			continue
+		}
+		out = append(out, w)
+	}
+	return out, nil
+}
+
+func (b *bulkBackfill) columns(ws []*bulkWrite) []string {
+	set := map[string]bool{}
+	for _, w := range ws {
+		for f := range w.fields {
+			set[f] = true
+		}
+	}
+	delete(set, b.opts.ExternalIDField)
+	delete(set, b.opts.VersionField)
+	return append([]string{b.opts.ExternalIDField, b.opts.VersionField}, slices.Sorted(maps.Keys(set))...)
+}
+
+func (b *bulkBackfill) record(w *bulkWrite) salesforce.Record {
+	r := salesforce.Record(maps.Clone(w.fields))
+	r[b.opts.ExternalIDField] = w.newest.ExternalID
+	r[b.opts.VersionField] = w.newest.Version
+	return r
+}
+
+func (b *bulkBackfill) loadResume(ctx context.Context) (bulkResume, uint64, error) {
+	var r bulkResume
+	e, err := b.kv.Get(ctx, resumeKey(b.opts.Segment, b.opts.Ticket))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return r, 0, nil
+	}
+	if err != nil {
+		return r, 0, fmt.Errorf("read backfill record: %w", err)
+	}
+	if err := json.Unmarshal(e.Value(), &r); err != nil {
+		return r, 0, fmt.Errorf("backfill record %s: %w", resumeKey(b.opts.Segment, b.opts.Ticket), err)
+	}
+	return r, e.Revision(), nil
+}
+
+func (b *bulkBackfill) saveResume(ctx context.Context, r bulkResume) error {
+	data, _ := json.Marshal(r)
+	if _, err := b.kv.Put(ctx, resumeKey(b.opts.Segment, b.opts.Ticket), data); err != nil {
+		return fmt.Errorf("record bulk job ids (%s): %w", resumeKey(b.opts.Segment, b.opts.Ticket), err)
+	}
+	return nil
+}
+
+// jobs runs (or re-attaches to) the upload's jobs and returns their
+// results together. A job that ended Failed or Aborted is in the returned
+// error; its unattempted rows come back unprocessed.
+func (b *bulkBackfill) jobs(ctx context.Context, chunks []salesforce.BulkChunk) (*salesforce.IngestResults, error) {
+	rs, _, err := b.loadResume(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if rs.Done {
+		return nil, fmt.Errorf("%w: ticket %s already finished a bulk backfill of segment %s (jobs %s); use a new --ticket to run again",
+			ErrInvalid, b.opts.Ticket, b.opts.Segment, strings.Join(rs.Jobs, ", "))
+	}
+	sf := b.opts.SF
+	spec := salesforce.IngestSpec{Object: b.opts.Object, Operation: "upsert", ExternalIDField: b.opts.ExternalIDField}
+	var ids []string
+	if len(rs.Jobs) > 0 {
+		// Re-attach: jobs still Open never got their upload closed; abort
+		// them and upload those rows again in new jobs.
+		b.res.Reattached = true
+		var open []string
+		for _, id := range rs.Jobs {
+			j, err := sf.WaitBulkJob(ctx, "ingest", id, salesforce.BulkOptions{Wait: time.Nanosecond})
+			if err == nil || j.State != salesforce.JobOpen {
+				ids = append(ids, id)
+				continue
+			}
+			open = append(open, id)
+			if _, err := sf.AbortJob(ctx, "ingest", id); err != nil {
+				return nil, err
+			}
+		}
+		if len(open) == 0 {
+			chunks = nil
+		} else {
+			b.o.log.Info("bulk backfill: re-uploading after a kill before close", zap.Strings("aborted", open))
+		}
+	}
+	for _, ch := range chunks {
+		j, err := sf.CreateIngestJob(ctx, spec)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, j.ID)
+		b.res.Jobs = slices.Clone(ids)
+		// Recorded before the upload: a kill from here on re-attaches.
+		if err := b.saveResume(ctx, bulkResume{Jobs: ids}); err != nil {
+			return nil, err
+		}
+		if err := sf.UploadJobData(ctx, j.ID, ch.Data); err != nil {
+			return nil, err
+		}
+		b.res.Uploaded += len(ch.Rows)
+		b.progress("uploaded")
+		if _, err := sf.CloseJob(ctx, j.ID); err != nil {
+			return nil, err
+		}
+	}
+	b.res.Jobs = ids
+	all := &salesforce.IngestResults{}
+	var jobErrs []error
+	for _, id := range ids {
+		bo := b.opts.Bulk
+		bo.Progress = func(j salesforce.BulkJob) {
+			b.res.JobState = j.State
+			b.progress("waiting")
+		}
+		j, err := sf.WaitBulkJob(ctx, "ingest", id, bo)
+		var je *salesforce.BulkJobError
+		if err != nil && !errors.As(err, &je) {
+			return nil, err
+		}
+		if err != nil {
+			jobErrs = append(jobErrs, err)
+		}
+		b.res.Processed += j.NumberRecordsProcessed
+		b.res.Failed += j.NumberRecordsFailed
+		b.res.JobState = j.State
+		r, err := sf.IngestResults(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if b.res.Reattached {
+			b.res.Uploaded += len(r.Successful) + len(r.Failed) + len(r.Unprocessed)
+		}
+		all.Successful = append(all.Successful, r.Successful...)
+		all.Failed = append(all.Failed, r.Failed...)
+		all.Unprocessed = append(all.Unprocessed, r.Unprocessed...)
+	}
+	return all, errors.Join(jobErrs...)
+}
+
+// settle maps every outcome as the live path would.
+func (b *bulkBackfill) settle(ctx context.Context, ws []*bulkWrite, recs []salesforce.Record, outs []salesforce.BulkOutcome) error {
+	var refusedW []*bulkWrite
+	var refusals []conflict.Refusal
+	var retry []int
+	for i, o := range outs {
+		w := ws[i]
+		switch {
+		case o.Rejected != nil:
+			if err := b.deadLetter(ctx, w, "BULK_ENCODE", o.Rejected.Error()); err != nil {
+				return err
+			}
+		case o.Unprocessed:
+			retry = append(retry, i)
+		case o.Err == nil:
+			if err := b.applied(ctx, w, o.ID); err != nil {
+				return err
+			}
+		default:
+			r, err := b.decide(ctx, w, *o.Err)
+			if err != nil {
+				return err
+			}
+			switch r {
+			case "refused":
+				d := w.newest
+				d.Fields = w.fields
+				refusedW = append(refusedW, w)
+				refusals = append(refusals, conflict.Refusal{Delta: d, Err: *o.Err, Raw: w.raw})
+			case "retry":
+				retry = append(retry, i)
+			}
+		}
+	}
+	if err := b.resolve(ctx, refusedW, refusals); err != nil {
+		return err
+	}
+	return b.collections(ctx, ws, recs, retry)
+}
+
+// decide settles a refused row: "refused" (conflict path), "retry", or
+// "" (settled here: stale or dead-lettered).
+func (b *bulkBackfill) decide(ctx context.Context, w *bulkWrite, e salesforce.RecordError) (string, error) {
+	switch {
+	case e.StatusCode == conflict.CodeDuplicatesDetected || e.StatusCode == conflict.CodeDuplicateExternalID:
+		return "refused", nil
+	case e.StatusCode == "FIELD_CUSTOM_VALIDATION_EXCEPTION" && slices.ContainsFunc(e.Fields, func(f string) bool { return strings.EqualFold(f, b.opts.VersionField) }):
+		b.res.Stale++
+		return "", nil
+	case e.Class() == salesforce.ClassTransient || e.Class() == salesforce.ClassLimit || e.Class() == salesforce.ClassSession:
+		return "retry", nil
+	}
+	return "", b.deadLetter(ctx, w, e.StatusCode, e.Message)
+}
+
+// resolve hands the duplicate refusals to the conflict resolver in
+// batches of 200, as the live path hands it a batch.
+func (b *bulkBackfill) resolve(ctx context.Context, ws []*bulkWrite, refusals []conflict.Refusal) error {
+	for start := 0; start < len(refusals); start += salesforce.MaxCollectionSize {
+		end := min(start+salesforce.MaxCollectionSize, len(refusals))
+		outs, err := b.opts.Resolver.Resolve(ctx, refusals[start:end])
+		if err != nil {
+			return fmt.Errorf("conflict resolution: %w", err)
+		}
+		for j, o := range outs {
+			w := ws[start+j]
+			if o.Event != nil && o.Action != conflict.ActionRetry {
+				if err := b.publishEvent(ctx, o.Event); err != nil {
+					return err
+				}
+			}
+			switch o.Action {
+			case conflict.ActionAdopted, conflict.ActionRekeyed, conflict.ActionCreated:
+				if err := b.applied(ctx, w, o.ID); err != nil {
+					return err
+				}
+			case conflict.ActionHeld:
+				b.res.Held++
+			case conflict.ActionDeadLetter:
+				code, msg := "CONFLICT_WRITE_FAILED", "conflict resolution failed"
+				var ae *salesforce.APIError
+				if errors.As(o.Err, &ae) {
+					code, msg = ae.ErrorCode, ae.Message
+				}
+				if err := b.deadLetter(ctx, w, code, msg); err != nil {
+					return err
+				}
+			default:
+				msg := "conflict resolution asked for a retry"
+				if o.Err != nil {
+					msg += ": " + o.Err.Error()
+				}
+				if err := b.deadLetter(ctx, w, "RETRIES_EXHAUSTED", msg); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// collections sends the transient and unprocessed rows through sObject
+// Collections, a few rounds, and settles them like Bulk rows.
+func (b *bulkBackfill) collections(ctx context.Context, ws []*bulkWrite, recs []salesforce.Record, idx []int) error {
+	const rounds = 3
+	for round := 1; len(idx) > 0; round++ {
+		b.res.Retried += len(idx)
+		b.progress("collections")
+		batch := make([]salesforce.Record, len(idx))
+		for i, k := range idx {
+			batch[i] = recs[k]
+		}
+		res, err := b.opts.SF.UpsertCollection(ctx, b.opts.Object, b.opts.ExternalIDField, batch, salesforce.WriteOptions{})
+		var next []int
+		var refusedW []*bulkWrite
+		var refusals []conflict.Refusal
+		for i, k := range idx {
+			w := ws[k]
+			if i >= len(res) {
+				next = append(next, k)
+				continue
+			}
+			r := res[i]
+			if r.Success {
+				if err := b.applied(ctx, w, r.ID); err != nil {
+					return err
+				}
+				continue
+			}
+			e := salesforce.RecordError{StatusCode: "UNKNOWN_ERROR", Message: "record failed without an error"}
+			if len(r.Errors) > 0 {
+				e = r.Errors[0]
+			}
+			d, derr := b.decide(ctx, w, e)
+			if derr != nil {
+				return derr
+			}
+			switch d {
+			case "refused":
+				dl := w.newest
+				dl.Fields = w.fields
+				refusedW = append(refusedW, w)
+				refusals = append(refusals, conflict.Refusal{Delta: dl, Err: e, Raw: w.raw})
+			case "retry":
+				next = append(next, k)
+			}
+		}
+		if err := b.resolve(ctx, refusedW, refusals); err != nil {
+			return err
+		}
+		if round == rounds {
+			for _, k := range next {
+				msg := "transient failures persisted through Bulk and " + fmt.Sprint(rounds) + " Collections attempts"
+				if err != nil {
+					msg += ": " + err.Error()
+				}
+				if derr := b.deadLetter(ctx, ws[k], "RETRIES_EXHAUSTED", msg); derr != nil {
+					return derr
+				}
+			}
+			return nil
+		}
+		if err != nil && salesforce.ClassOf(err) == salesforce.ClassPermanent {
+			return fmt.Errorf("collections retry: %w", err)
+		}
+		idx = next
+		if len(idx) > 0 && !sleepCtx(ctx, time.Duration(round)*500*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// applied saves the contact's state by compare-and-set, unless the state
+// already holds the newest version or a newer one (a live upserter got
+// there first).
+func (b *bulkBackfill) applied(ctx context.Context, w *bulkWrite, id string) error {
+	b.res.Applied++
+	data, _ := json.Marshal(struct {
+		ID string `json:"id,omitempty"`
+		V  int64  `json:"v"`
+	}{id, w.newest.Version})
+	rev := w.rev
+	for range 5 {
+		var err error
+		if rev == 0 {
+			_, err = b.kv.Create(ctx, w.key, data)
+		} else {
+			_, err = b.kv.Update(ctx, w.key, data, rev)
+		}
+		if err == nil {
+			return nil
+		}
+		e, gerr := b.kv.Get(ctx, w.key)
+		if gerr != nil && !errors.Is(gerr, jetstream.ErrKeyNotFound) {
+			return fmt.Errorf("contact state %s: %w (after %v)", w.key, gerr, err)
+		}
+		if e == nil {
+			rev = 0
+			continue
+		}
+		var st struct {
+			V int64 `json:"v"`
+		}
+		_ = json.Unmarshal(e.Value(), &st)
+		if st.V >= w.newest.Version {
+			return nil
+		}
+		rev = e.Revision()
+	}
+	return fmt.Errorf("contact state %s: could not save after 5 attempts", w.key)
+}
+
+func (b *bulkBackfill) deadLetter(ctx context.Context, w *bulkWrite, code, msg string) error {
+	b.res.DeadLettered++
+	h := nats.Header{}
+	h.Set(delta.HeaderExternalID, w.newest.ExternalID)
+	h.Set(HeaderReplayTicket, b.opts.Ticket)
+	dl := bus.DeadLetter{Subject: w.subject, Data: w.raw, Header: h, ErrorCode: code, Message: msg, StreamSeq: w.seq}
+	if err := bus.PublishDeadLetter(ctx, b.o.js, dl); err != nil {
+		return fmt.Errorf("dead letter for %s: %w", w.key, err)
+	}
+	b.o.log.Warn("bulk backfill: dead-lettered", zap.String("code", code), zap.String("reason", telemetry.MaskEmails(msg)), zap.Uint64("stream_seq", w.seq))
+	return nil
+}
+
+// publishEvent publishes an exception exactly as the upserter does (same
+// subject and Nats-Msg-Id), so a live run and a backfill make one record.
+func (b *bulkBackfill) publishEvent(ctx context.Context, ev *conflict.Event) error {
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	if _, err := b.o.js.Publish(ctx, bus.ConflictSubject(ev.Segment), data,
+		jetstream.WithMsgID(fmt.Sprintf("conflict:%s:%d", ev.Key(), ev.SourceVersion))); err != nil {
+		return fmt.Errorf("publish conflict event: %w", err)
+	}
+	b.res.Conflicts++
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

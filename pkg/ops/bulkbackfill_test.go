@@ -1,0 +1,201 @@
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/contactsync/contactsync/pkg/bus"
+	"github.com/contactsync/contactsync/pkg/conflict"
+	"github.com/contactsync/contactsync/pkg/delta"
+	"github.com/contactsync/contactsync/pkg/salesforce"
+	"github.com/contactsync/contactsync/pkg/sfsim"
+)
+
+func (f *fixture) publishFields(t *testing.T, segment, id string, version int64, fields map[string]any) {
+	t.Helper()
+	d := delta.Delta{Schema: delta.SchemaV1, ExternalID: id, Segment: segment, Version: version, Fields: fields}
+	data, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := nats.NewMsg(d.Subject())
+	m.Data = data
+	m.Header.Set(delta.HeaderExternalID, id)
+	if _, err := f.js.PublishMsg(f.ctx, m, jetstream.WithMsgID(d.MsgID())); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sfClient(t *testing.T, srv *sfsim.Server) *salesforce.Client {
+	t.Helper()
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	c, err := salesforce.New(context.Background(), salesforce.Config{LoginURL: srv.URL(), ClientID: sfsim.DefaultClientID,
+		ClientSecret: sfsim.DefaultClientSecret, RetryBackoff: time.Millisecond, HTTPClient: &http.Client{Transport: tr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+var testPoll = salesforce.BulkOptions{PollInterval: time.Millisecond, MaxPollInterval: 5 * time.Millisecond, Wait: 30 * time.Second}
+
+// history publishes the scenario: a contact with two versions, one whose
+// email another contact holds (held as Email_Conflict under strict), one
+// adopting an unlinked contact, one refused by Salesforce (too long), one
+// already applied.
+func history(t *testing.T, f *fixture, srv *sfsim.Server) {
+	t.Helper()
+	if _, err := srv.Insert("Contact", map[string]any{"LastName": "Other", "Email": "dup@example.com", "External_Contact_ID__c": "OTHER"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Insert("Contact", map[string]any{"LastName": "Unlinked", "Email": "adopt@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	f.publishFields(t, "emea", "C1", 1, map[string]any{"LastName": "First", "Title": "Kept"})
+	f.publishFields(t, "emea", "C1", 2, map[string]any{"LastName": "Second"})
+	f.publishFields(t, "emea", "C2", 1, map[string]any{"LastName": "Dup", "Email": "dup@example.com"})
+	f.publishFields(t, "emea", "C3", 1, map[string]any{"LastName": "Adopter", "Email": "adopt@example.com"})
+	f.publishFields(t, "emea", "C4", 1, map[string]any{"LastName": "Bad", "FirstName": strings.Repeat("x", 41)})
+	f.publishFields(t, "emea", "C5", 7, map[string]any{"LastName": "Done"})
+	f.publishFields(t, "apac", "Z1", 1, map[string]any{"LastName": "Elsewhere"})
+	kv, err := f.js.KeyValue(f.ctx, bus.BucketState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(f.ctx, delta.ContactKey("C5"), []byte(`{"id":"003000000000009AAA","v":7}`)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func stateOf(t *testing.T, f *fixture, id string) (string, int64) {
+	t.Helper()
+	kv, _ := f.js.KeyValue(f.ctx, bus.BucketState)
+	e, err := kv.Get(f.ctx, delta.ContactKey(id))
+	if err != nil {
+		return "", 0
+	}
+	var st struct {
+		ID string `json:"id"`
+		V  int64  `json:"v"`
+	}
+	_ = json.Unmarshal(e.Value(), &st)
+	return st.ID, st.V
+}
+
+func TestBulkBackfillEndToEnd(t *testing.T) {
+	f := newFixture(t)
+	srv, err := sfsim.New(sfsim.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	history(t, f, srv)
+	c := sfClient(t, srv)
+	var lines []BulkBackfillResult
+	res, err := f.ops.BulkBackfill(f.ctx, BulkBackfillOptions{Segment: "emea", Ticket: "T1", SF: c,
+		Resolver: conflict.NewResolver(c, conflict.Config{}, nil), Bulk: testPoll,
+		Progress: func(r BulkBackfillResult) { lines = append(lines, r) }})
+	if err != nil {
+		t.Fatalf("BulkBackfill: %v", err)
+	}
+	if res.Deltas != 6 || res.Contacts != 5 || res.AlreadyApplied != 1 || res.Uploaded != 4 || len(res.Jobs) != 1 {
+		t.Fatalf("result %+v", res)
+	}
+	if res.Applied != 2 || res.Held != 1 || res.Conflicts != 1 || res.DeadLettered != 1 || res.Stale != 0 {
+		t.Fatalf("outcomes %+v", res)
+	}
+	if res.APICalls < 7 || res.APICalls > 20 || len(lines) == 0 || lines[len(lines)-1].Phase != "done" {
+		t.Fatalf("%d API calls, %d progress lines", res.APICalls, len(lines))
+	}
+	byExt := map[string]map[string]any{}
+	for _, r := range srv.Records("Contact") {
+		if e, _ := r["External_Contact_ID__c"].(string); e != "" {
+			byExt[e] = r
+		}
+	}
+	if r := byExt["C1"]; r == nil || r["LastName"] != "Second" || r["Title"] != "Kept" || r["Sync_Version__c"] != 2.0 {
+		t.Fatalf("C1 folded: %v", r)
+	}
+	if r := byExt["C3"]; r == nil || r["LastName"] != "Adopter" {
+		t.Fatalf("C3 adopted: %v (records %v)", r, srv.Records("Contact"))
+	}
+	if byExt["C2"] != nil || byExt["C4"] != nil || byExt["Z1"] != nil {
+		t.Fatalf("refused or foreign contacts written: %v", byExt)
+	}
+	if id, v := stateOf(t, f, "C1"); v != 2 || id != byExt["C1"]["Id"] {
+		t.Fatalf("C1 state %s v%d", id, v)
+	}
+	if _, v := stateOf(t, f, "C2"); v != 0 {
+		t.Fatalf("held contact has state v%d", v)
+	}
+	if n := f.msgs(t, bus.StreamConflicts); n != 1 {
+		t.Fatalf("%d conflict events", n)
+	}
+	dl, err := f.stream(t, bus.StreamDLQ).GetLastMsgForSubject(f.ctx, bus.DLQSubject("emea"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dl.Header.Get(bus.HeaderErrorCode) != "STRING_TOO_LONG" {
+		t.Fatalf("dead letter headers %v", dl.Header)
+	}
+	// The ticket is done: running it again is refused, nothing is re-sent.
+	if _, err := f.ops.BulkBackfill(f.ctx, BulkBackfillOptions{Segment: "emea", Ticket: "T1", SF: c,
+		Resolver: conflict.NewResolver(c, conflict.Config{}, nil), Bulk: testPoll}); err == nil {
+		t.Fatal("a finished ticket ran again")
+	}
+}
+
+func TestBulkBackfillResumesAfterKill(t *testing.T) {
+	f := newFixture(t)
+	release := make(chan struct{})
+	srv, err := sfsim.New(sfsim.Config{BulkRowsPerSecond: 1, Sleep: func(ctx context.Context, d time.Duration) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	history(t, f, srv)
+	c := sfClient(t, srv)
+	opts := BulkBackfillOptions{Segment: "emea", Ticket: "K1", SF: c, Resolver: conflict.NewResolver(c, conflict.Config{}, nil), Bulk: testPoll}
+	// Killed while the job runs.
+	kctx, kill := context.WithCancel(f.ctx)
+	o1 := opts
+	o1.Progress = func(r BulkBackfillResult) {
+		if r.Phase == "waiting" && r.JobState == salesforce.JobInProgress {
+			kill()
+		}
+	}
+	if _, err := f.ops.BulkBackfill(kctx, o1); err == nil {
+		t.Fatal("killed backfill reported success")
+	}
+	if n := len(srv.Records("Contact")); n != 2 {
+		t.Fatalf("%d contacts before the job ran", n)
+	}
+	close(release)
+	res, err := f.ops.BulkBackfill(f.ctx, opts)
+	if err != nil {
+		t.Fatalf("resumed: %v", err)
+	}
+	if !res.Reattached || len(res.Jobs) != 1 || res.Applied != 2 || res.Held != 1 || res.DeadLettered != 1 {
+		t.Fatalf("resumed result %+v", res)
+	}
+	if n := srv.Stats().Routes["POST /jobs/ingest"]; n != 1 {
+		t.Fatalf("%d jobs created: the rerun uploaded again", n)
+	}
+	if _, v := stateOf(t, f, "C1"); v != 2 {
+		t.Fatalf("C1 state v%d", v)
+	}
+}
