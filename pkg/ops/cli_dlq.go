@@ -29,6 +29,7 @@ and after how many deliveries. Reads headers only; nothing is consumed.`,
 			var f DLQFilter
 			addDLQFilter(fs, &f)
 			fs.IntVar(&f.Limit, "limit", 0, "at most N dead letters (0 = all)")
+			showPII := fs.Bool("show-pii", false, "show emails and names in clear")
 			return func(ctx context.Context, in *cli.Invocation) error {
 				if err := in.NoArgs(); err != nil {
 					return err
@@ -41,6 +42,11 @@ and after how many deliveries. Reads headers only; nothing is consumed.`,
 				dls, err := s.ops.ListDeadLetters(ctx, f, false)
 				if err != nil {
 					return err
+				}
+				if !*showPII {
+					for i := range dls {
+						dls[i] = dls[i].Redacted()
+					}
 				}
 				if in.JSON {
 					if dls == nil {
@@ -64,6 +70,7 @@ Cs-Error-Code / Cs-Error-Message, the original subject and sequence, the
 delivery count) and the payload as indented JSON.`,
 		Setup: func(fs *flag.FlagSet) cli.Action {
 			n := addNATSFlags(fs)
+			showPII := fs.Bool("show-pii", false, "show emails and names in clear")
 			return func(ctx context.Context, in *cli.Invocation) error {
 				if len(in.Args) != 1 {
 					return cli.Usagef("dlq show needs exactly one SEQ (got %d arguments)", len(in.Args))
@@ -80,6 +87,9 @@ delivery count) and the payload as indented JSON.`,
 				dl, err := s.ops.DeadLetter(ctx, seq)
 				if err != nil {
 					return err
+				}
+				if !*showPII {
+					dl = dl.Redacted()
 				}
 				if in.JSON {
 					return writeJSON(in.Stdout, struct {

@@ -175,3 +175,23 @@ func TestCLIReportNamesMissingSetting(t *testing.T) {
 		t.Fatalf("report without SF_CLIENT_ID: %v", err)
 	}
 }
+
+func TestCLIDeadLettersMaskPII(t *testing.T) {
+	f := newFixture(t)
+	t.Setenv("NATS_URL", f.e.ClientURL())
+	// Issue 10: emails and names in clear in dlq list/show.
+	pii := f.deadLetter(t, "emea", "MC_9", 5, "INVALID_EMAIL_ADDRESS", "Email: invalid email address: john.smith@@corp.example")
+	for _, args := range [][]string{{"dlq", "list"}, {"dlq", "list", "--json"}, {"dlq", "show", strconv.FormatUint(pii, 10)},
+		{"dlq", "show", "--json", strconv.FormatUint(pii, 10)}} {
+		out, _, err := runCLI(t, args...)
+		if err != nil || strings.Contains(out, "john.smith") || strings.Contains(out, "Doe MC_9") || strings.Contains(out, "MC_9@") || !strings.Contains(out, "MC_9") {
+			t.Errorf("%v: PII in clear or missing dead letter: %v\n%s", args, err, out)
+		}
+	}
+	if out, _, err := runCLI(t, "dlq", "show", "--show-pii", strconv.FormatUint(pii, 10)); err != nil || !strings.Contains(out, "john.smith@@corp.example") {
+		t.Errorf("--show-pii: %v\n%s", err, out)
+	}
+	if _, _, err := runCLI(t, "dlq", "purge", "--seq-is-not-a-flag"); cli.ExitCode(err) != 2 {
+		t.Errorf("bad flag: %v", err)
+	}
+}
