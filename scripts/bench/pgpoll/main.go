@@ -4,10 +4,12 @@
 //   - initial load of --rows rows into CONTACTS, in rows/s, against two
 //     ceilings of the same machine: COPY (SELECT …) TO STDOUT of the same
 //     rows, and raw async JetStream publishes of the same payloads;
+//
 //   - the idle poll cost in queries per minute at the default interval;
+//
 //   - COMMIT → stored in CONTACTS, p50/p99, at --rate changes/s.
 //
-//	CONTACTSYNC_TEST_PG_DSN=postgres://… go run ./scripts/bench/pgpoll [--rows 1000000]
+//     CONTACTSYNC_TEST_PG_DSN=postgres://… go run ./scripts/bench/pgpoll [--rows 1000000]
 package main
 
 import (
@@ -61,7 +63,10 @@ func run(ctx context.Context, adminDSN string, rows, rate int, dur, interval tim
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+db); err != nil {
 		return err
 	}
-	defer func() { _, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)"); admin.Close(context.Background()) }()
+	defer func() {
+		_, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)")
+		admin.Close(context.Background())
+	}()
 	dsn := replaceDB(adminDSN, db)
 	pool, err := pgxpool.New(ctx, dsn)
 	if err != nil {
