@@ -128,6 +128,10 @@ func dlqReplayCommand() *cli.Command {
 replay:<ticket>:<dlq seq>, then deletes it from the DLQ (unless --keep).
 Fix the cause first (data, validation rule, field permission), then replay.
 
+A dead letter that is a replayed delta which failed again is reported as
+such; one replayed under the same ticket is refused (left in the DLQ, exit
+1) unless --force: replaying an unchanged cause only dead-letters it again.
+
 Safe to repeat: a replayed dead letter is gone from the DLQ, and a kept one
 is deduplicated by CONTACTS within its duplicate window (10 minutes), so the
 same ticket publishes nothing new. The upserter skips a delta older than what
@@ -140,6 +144,7 @@ it already applied, so a replay never rolls a contact back.`,
 			fs.Var(&seqs, "seq", "only this DLQ sequence (repeatable, or comma-separated)")
 			fs.StringVar(&o.Ticket, "ticket", "", "change/incident ticket, part of the Nats-Msg-Id (required)")
 			fs.BoolVar(&o.Keep, "keep", false, "keep replayed dead letters in the DLQ")
+			fs.BoolVar(&o.Force, "force", false, "replay dead letters that already failed again after a replay under this ticket")
 			return func(ctx context.Context, in *cli.Invocation) error {
 				if len(in.Args) > 0 {
 					return cli.Usagef("unexpected arguments %q (use --seq N)", in.Args)
@@ -154,6 +159,9 @@ it already applied, so a replay never rolls a contact back.`,
 				}
 				defer done()
 				res, err := s.ops.Replay(ctx, o)
+				if err == nil && res.Refused > 0 {
+					err = fmt.Errorf("%d dead letters failed again after a replay under ticket %s and were not replayed (cause not fixed?); --force replays them anyway", res.Refused, o.Ticket)
+				}
 				if in.JSON {
 					if jerr := writeJSON(in.Stdout, res); jerr != nil {
 						return jerr

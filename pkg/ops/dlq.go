@@ -168,6 +168,9 @@ type ReplayOptions struct {
 	Ticket string // required; part of every Nats-Msg-Id
 	DryRun bool   // report what would be replayed, publish nothing
 	Keep   bool   // leave replayed dead letters in the DLQ
+	// Force replays dead letters that failed again after a replay under
+	// this same ticket (refused otherwise: the cause was not fixed).
+	Force bool
 }
 
 // ReplayItem is the outcome of one dead letter.
@@ -175,19 +178,24 @@ type ReplayItem struct {
 	Seq        uint64 `json:"seq"`
 	Subject    string `json:"subject"`
 	ExternalID string `json:"external_id"`
-	Outcome    string `json:"outcome"` // replayed | duplicate | would_replay | skipped
+	Outcome    string `json:"outcome"` // replayed | duplicate | would_replay | skipped | refused
 	Reason     string `json:"reason,omitempty"`
 	StreamSeq  uint64 `json:"stream_seq,omitzero"` // where CONTACTS stored it
 }
 
 // ReplayResult counts a replay's outcomes.
 type ReplayResult struct {
-	Matched    int          `json:"matched"`
-	Replayed   int          `json:"replayed"`   // newly stored in CONTACTS
-	Duplicates int          `json:"duplicates"` // already stored under this ticket
-	Skipped    int          `json:"skipped"`    // not replayable (no original subject)
-	Deleted    int          `json:"deleted"`    // removed from the DLQ
-	Items      []ReplayItem `json:"items"`
+	Matched    int `json:"matched"`
+	Replayed   int `json:"replayed"`   // newly stored in CONTACTS
+	Duplicates int `json:"duplicates"` // already stored under this ticket
+	Skipped    int `json:"skipped"`    // not replayable (no original subject)
+	// FailedAgain counts dead letters that are a delta replayed before
+	// (under any ticket) which failed again; Refused those of them replayed
+	// under this same ticket, left in the DLQ unless Force.
+	FailedAgain int          `json:"failed_again"`
+	Refused     int          `json:"refused"`
+	Deleted     int          `json:"deleted"` // removed from the DLQ
+	Items       []ReplayItem `json:"items"`
 }
 
 // Replay republishes each matching dead letter to its original subject
@@ -217,10 +225,19 @@ func (o *Ops) Replay(ctx context.Context, opts ReplayOptions) (ReplayResult, err
 		item := ReplayItem{Seq: dl.Seq, ExternalID: dl.ExternalID}
 		subj, reason := replaySubject(dl)
 		item.Subject = subj
+		prev := dl.Header.Get(HeaderReplayTicket)
+		if prev != "" {
+			res.FailedAgain++
+			item.Reason = fmt.Sprintf("failed again (%s) after replay under ticket %s", dl.ErrorCode, prev)
+		}
 		switch {
 		case reason != "":
 			item.Outcome, item.Reason = "skipped", reason
 			res.Skipped++
+		case prev == opts.Ticket && !opts.Force:
+			item.Outcome = "refused"
+			item.Reason = fmt.Sprintf("failed again (%s) after replay under this ticket: fix the cause, then replay under a new ticket, or --force", dl.ErrorCode)
+			res.Refused++
 		case opts.DryRun:
 			item.Outcome = "would_replay"
 		default:

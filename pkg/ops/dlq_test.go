@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/contactsync/contactsync/pkg/bus"
+	"github.com/contactsync/contactsync/pkg/cli"
 	"github.com/contactsync/contactsync/pkg/delta"
 )
 
@@ -238,4 +239,47 @@ func TestPurgeDeletesOnlyMatching(t *testing.T) {
 	if !slices.Equal(seqsOf(left), []uint64{a}) {
 		t.Fatalf("left = %v", seqsOf(left))
 	}
+}
+
+// Issue 10: replaying a dead letter whose cause is not fixed silently
+// dead-lettered it again under a new sequence, and the next replay of the
+// same ticket published it once more.
+func TestReplayRefusesWhatFailedAgainUnderTheSameTicket(t *testing.T) {
+	f := newFixture(t)
+	f.deadLetter(t, "emea", "MC_1", 5, "INVALID_EMAIL_ADDRESS", "Email: invalid email address")
+	res, err := f.ops.Replay(f.ctx, ReplayOptions{Ticket: "INC-1"})
+	if err != nil || res.Replayed != 1 {
+		t.Fatalf("first replay: %+v, %v", res, err)
+	}
+	// The upserter refuses the replayed delta again: dead-letter it as it does.
+	stored, err := f.stream(t, bus.StreamContacts).GetMsg(f.ctx, res.Items[0].StreamSeq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.PublishDeadLetter(f.ctx, f.js, bus.DeadLetter{Subject: stored.Subject, Data: stored.Data, Header: stored.Header,
+		ErrorCode: "INVALID_EMAIL_ADDRESS", Message: "Email: invalid email address", Deliveries: 1, StreamSeq: stored.Sequence}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = f.ops.Replay(f.ctx, ReplayOptions{Ticket: "INC-1"})
+	if err != nil || res.Refused != 1 || res.FailedAgain != 1 || res.Replayed != 0 || f.msgs(t, bus.StreamDLQ) != 1 {
+		t.Fatalf("same ticket again: %+v, %v", res, err)
+	}
+	_, _, cerr := runCLIWith(t, f, "dlq", "replay", "--ticket", "INC-1")
+	if cli.ExitCode(cerr) != 1 || !strings.Contains(cerr.Error(), "--force") {
+		t.Fatalf("CLI same ticket: %v", cerr)
+	}
+	res, err = f.ops.Replay(f.ctx, ReplayOptions{Ticket: "INC-2", DryRun: true})
+	if err != nil || res.Refused != 0 || res.FailedAgain != 1 || !strings.Contains(res.Items[0].Reason, "after replay under ticket INC-1") {
+		t.Fatalf("new ticket: %+v, %v", res, err)
+	}
+	res, err = f.ops.Replay(f.ctx, ReplayOptions{Ticket: "INC-1", Force: true})
+	if err != nil || res.Replayed != 1 || res.Refused != 0 {
+		t.Fatalf("--force: %+v, %v", res, err)
+	}
+}
+
+func runCLIWith(t *testing.T, f *fixture, args ...string) (string, string, error) {
+	t.Helper()
+	t.Setenv("NATS_URL", f.e.ClientURL())
+	return runCLI(t, args...)
 }

@@ -215,7 +215,8 @@ func WriteReplay(w io.Writer, r ReplayResult, dryRun bool) {
 		fmt.Fprintf(w, "dry run: %d would be replayed, %d skipped; nothing published\n", countOutcome(r.Items, "would_replay"), r.Skipped)
 		return
 	}
-	fmt.Fprintf(w, "replayed %d, duplicates %d, skipped %d, deleted from DLQ %d\n", r.Replayed, r.Duplicates, r.Skipped, r.Deleted)
+	fmt.Fprintf(w, "replayed %d, duplicates %d, skipped %d, deleted from DLQ %d, failed again %d, refused %d\n",
+		r.Replayed, r.Duplicates, r.Skipped, r.Deleted, r.FailedAgain, r.Refused)
 }
 
 func countOutcome(items []ReplayItem, outcome string) int {
