@@ -21,6 +21,7 @@ import (
 
 	"github.com/contactsync/contactsync/pkg/bus"
 	"github.com/contactsync/contactsync/pkg/conflict"
+	"github.com/contactsync/contactsync/pkg/producer"
 	"github.com/contactsync/contactsync/pkg/reconcile"
 	"github.com/contactsync/contactsync/pkg/salesforce"
 	"github.com/contactsync/contactsync/pkg/sfsim"
@@ -34,16 +35,19 @@ type Config struct {
 	DataDir   string // embedded JetStream store; empty = a temp dir removed at the end
 	Upserters int    // fleet members; default 4
 	Input     string // NDJSON or CSV file; empty = generated contacts
-	Mapping   string // CSV column mapping file (optional)
-	Synth     synth.Options
-	SF        salesforce.Config // LoginURL empty = embedded emulator
-	Sim       sfsim.Config      // the embedded emulator's settings
-	Conflict  conflict.Config
-	Upsert    upsert.Config
-	Topology  bus.Topology
-	Timeout   time.Duration // give up waiting for outcomes after this; default 30m
-	Progress  io.Writer     // progress lines (stderr); nil = none
-	Logger    *zap.Logger
+	Mapping   string // CSV column mapping file (optional); with Source, the PostgreSQL mapping (required)
+	// Source, a postgres:// URL, reads a table by watermark once instead
+	// of Input (see pkg/pgsource).
+	Source   string
+	Synth    synth.Options
+	SF       salesforce.Config // LoginURL empty = embedded emulator
+	Sim      sfsim.Config      // the embedded emulator's settings
+	Conflict conflict.Config
+	Upsert   upsert.Config
+	Topology bus.Topology
+	Timeout  time.Duration // give up waiting for outcomes after this; default 30m
+	Progress io.Writer     // progress lines (stderr); nil = none
+	Logger   *zap.Logger
 	// Latencies, when set, records publish→write latency (benchmarks).
 	Latencies *upsert.Latencies
 }
@@ -140,9 +144,11 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	calls0 := sf.APICalls()
 
 	// Input (generated data may seed the emulator with colliding contacts).
-	src, err := openInput(cfg, sim)
-	if err != nil {
-		return sum, err
+	var src producer.Source
+	if cfg.Source == "" {
+		if src, err = openInput(cfg, sim); err != nil {
+			return sum, err
+		}
 	}
 
 	// Reconciler.
@@ -199,7 +205,12 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 
 	// Publish.
-	pub, err := publish(ctx, js, src, cfg.Progress, log)
+	var pub producer.Summary
+	if cfg.Source != "" {
+		pub, err = pollOnce(ctx, js, cfg, cfg.Progress, log)
+	} else {
+		pub, err = publish(ctx, js, src, cfg.Progress, log)
+	}
 	if err != nil {
 		return sum, err
 	}

@@ -83,6 +83,7 @@ func program() *cli.Program {
 func setup(fs *flag.FlagSet) cli.Action {
 	contacts := fs.Int("contacts", 10000, "generated contacts when no --input is given (> 0)")
 	input := fs.String("input", "", "NDJSON deltas or a .csv file to sync instead of generated data")
+	source := fs.String("source", "", "postgres://… : read a PostgreSQL table once by watermark instead (needs --mapping, the poll mapping)")
 	mapping := fs.String("mapping", "", "CSV column mapping (JSON or YAML); default: external_id, segment, version|updated_at, first_name, last_name, email, phone, title")
 	upserters := fs.Int("upserters", 4, "upserter fleet members, 1..64 (each with its own NATS connection)")
 	data := fs.String("data", "", "keep the embedded JetStream store in DIR (default: a temp dir, removed)")
@@ -97,6 +98,12 @@ func setup(fs *flag.FlagSet) cli.Action {
 			return cli.Usagef("--contacts %d: want > 0", *contacts)
 		case in.Set("contacts") && *input != "":
 			return cli.Usagef("--contacts and --input are exclusive (--contacts generates the input)")
+		case *source != "" && (*input != "" || in.Set("contacts")):
+			return cli.Usagef("--source is exclusive with --input and --contacts")
+		case *source != "" && !pipeline.IsPostgres(*source):
+			return cli.Usagef("--source: want a postgres:// URL")
+		case *source != "" && *mapping == "":
+			return cli.Usagef("--source needs --mapping (the table or query and its column mapping)")
 		case *upserters < 1 || *upserters > 64:
 			return cli.Usagef("--upserters %d: want 1..64", *upserters)
 		case timeout <= 0:
@@ -127,7 +134,7 @@ func setup(fs *flag.FlagSet) cli.Action {
 		defer func() { _ = log.Sync() }()
 
 		sum, err := pipeline.Run(ctx, pipeline.Config{
-			NATSURL: e.NATSURL, DataDir: *data, Upserters: *upserters, Input: *input, Mapping: *mapping,
+			NATSURL: e.NATSURL, DataDir: *data, Upserters: *upserters, Input: *input, Mapping: *mapping, Source: *source,
 			Synth: synth.Options{Contacts: *contacts, Seed: *seed}, SF: e.Env.Config(), Sim: e.Sim.config(), Conflict: policy, Upsert: e.Config,
 			Timeout: timeout, Progress: in.Stderr, Logger: log,
 		})
