@@ -5,6 +5,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -13,8 +14,11 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/contactsync/contactsync/pkg/cli"
 	"github.com/contactsync/contactsync/pkg/conflict"
@@ -133,10 +137,14 @@ func setup(fs *flag.FlagSet) cli.Action {
 		}
 		defer func() { _ = log.Sync() }()
 
+		progress, err := progressWriter(in.Stderr)
+		if err != nil {
+			return err
+		}
 		sum, err := pipeline.Run(ctx, pipeline.Config{
 			NATSURL: e.NATSURL, DataDir: *data, Upserters: *upserters, Input: *input, Mapping: *mapping, Source: *source,
 			Synth: synth.Options{Contacts: *contacts, Seed: *seed}, SF: e.Env.Config(), Sim: e.Sim.config(), Conflict: policy, Upsert: e.Config,
-			Timeout: timeout, Progress: in.Stderr, Logger: log,
+			Timeout: timeout, Progress: progress, Logger: log,
 		})
 		if err != nil {
 			return err
@@ -170,4 +178,43 @@ func writableDir(dir string) error {
 	name := f.Name()
 	f.Close()
 	return os.Remove(name)
+}
+
+// progressWriter is where progress lines go: plain lines on a terminal;
+// otherwise each line becomes a JSON log entry ("msg":"progress", "line"),
+// so stderr stays one JSON stream for a log collector.
+func progressWriter(stderr io.Writer) (io.Writer, error) {
+	if f, ok := stderr.(interface{ Stat() (os.FileInfo, error) }); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			return stderr, nil
+		}
+	}
+	log, err := telemetry.NewLoggerTo("info", stderr)
+	if err != nil {
+		return nil, err
+	}
+	return &logLines{log: log.Named("progress")}, nil
+}
+
+// logLines logs each line written to it.
+type logLines struct {
+	log *zap.Logger
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		if line := strings.TrimSpace(string(l.buf[:i])); line != "" {
+			l.log.Info("progress", zap.String("line", line))
+		}
+		l.buf = l.buf[i+1:]
+	}
 }

@@ -34,6 +34,15 @@ func TestStandaloneJSONSummaryAddsUp(t *testing.T) {
 	if n("created")+n("updated")+n("adopted")+n("rekeyed")+n("stale_skipped")+n("held")+n("dead_lettered") != n("published") {
 		t.Errorf("outcomes do not add up to published: %v", sum)
 	}
+	// Issue 10: plain progress lines were mixed into the JSON log stream.
+	for _, line := range strings.Split(strings.TrimSpace(errb.String()), "\n") {
+		if line != "" && !json.Valid([]byte(line)) {
+			t.Errorf("stderr line is not JSON: %q", line)
+		}
+	}
+	if !strings.Contains(errb.String(), `"logger":"progress"`) {
+		t.Errorf("no progress entries on stderr:\n%s", tail(errb.String()))
+	}
 	if sum["policy"] != "email" || n("rekeyed") == 0 {
 		t.Errorf("SYNC_POLICY=email should re-key the colliding contacts: %v", sum)
 	}
