@@ -26,7 +26,7 @@ const (
 // Defaults of BulkOptions.
 const (
 	DefaultBulkPollInterval    = time.Second
-	DefaultBulkMaxPollInterval = 30 * time.Second
+	DefaultBulkMaxPollInterval = time.Minute
 	DefaultBulkWait            = 2 * time.Hour
 )
 
@@ -71,7 +71,7 @@ var ErrBulkWait = errors.New("salesforce: bulk job not done in time")
 // BulkOptions tune how the client waits for a job.
 type BulkOptions struct {
 	// PollInterval is the first wait between two job status reads; it
-	// doubles (with jitter) up to MaxPollInterval. Defaults 1s and 30s.
+	// doubles (with jitter) up to MaxPollInterval. Defaults 1s and 1 min (a backfill job runs minutes; a finished job is noticed within a minute).
 	PollInterval, MaxPollInterval time.Duration
 	// Wait bounds the whole wait for one job; default 2h.
 	Wait time.Duration
