@@ -1,10 +1,17 @@
 package reconcile
 
 import (
+	"context"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
+	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/contactsync/contactsync/pkg/delta"
+	"github.com/contactsync/contactsync/pkg/salesforce"
 	"github.com/contactsync/contactsync/pkg/telemetry"
 )
 
@@ -102,3 +109,199 @@ func PlanApply(d Decision) Plan {
 
 // applyError fits a reason into Apply_Error__c.
 func applyError(reason string) string { return truncate(reason, ApplyErrorMax) }
+
+// ApplySF is what applying resolutions needs from the Salesforce client.
+type ApplySF interface {
+	QueryAll(ctx context.Context, soql string) ([]salesforce.Record, error)
+	UpdateCollection(ctx context.Context, sobject string, recs []salesforce.Record, o salesforce.WriteOptions) ([]salesforce.SaveResult, error)
+	UpsertCollection(ctx context.Context, sobject, extIDField string, recs []salesforce.Record, o salesforce.WriteOptions) ([]salesforce.SaveResult, error)
+}
+
+// Applier applies resolved exception records back: one SOQL query per
+// pass for Status__c = 'Resolved' with a Resolution__c, oldest
+// LastModifiedDate first, each decision written as the upserter writes
+// (Sync_Version__c included, so Salesforce's Sync_Version_Monotonic rule
+// refuses to roll a contact back past a newer delta), then the record marked
+// Applied or Apply_Failed with the reason.
+type Applier struct {
+	SF ApplySF
+	// Object and ExternalIDField of the contact (defaults Contact,
+	// External_Contact_ID__c); VersionField (default Sync_Version__c).
+	Object, ExternalIDField, VersionField string
+	// ExceptionObject (default Contact_Sync_Exception__c).
+	ExceptionObject string
+	// Now stamps Applied_At__c (default time.Now).
+	Now func() time.Time
+}
+
+// ApplyStats is what one pass did.
+type ApplyStats struct {
+	Applied, Failed int
+}
+
+// applyBatch bounds one pass (one Collections call per kind of write).
+const applyBatch = 200
+
+func (a *Applier) defaults() {
+	if a.Object == "" {
+		a.Object = "Contact"
+	}
+	if a.ExternalIDField == "" {
+		a.ExternalIDField = "External_Contact_ID__c"
+	}
+	if a.VersionField == "" {
+		a.VersionField = "Sync_Version__c"
+	}
+	if a.ExceptionObject == "" {
+		a.ExceptionObject = "Contact_Sync_Exception__c"
+	}
+	if a.Now == nil {
+		a.Now = time.Now
+	}
+}
+
+// ResolvedSOQL is the one query of a pass.
+func (a *Applier) ResolvedSOQL() string {
+	a.defaults()
+	return "SELECT Id, Resolution__c, Incoming_External_Id__c, Existing_Contact__c, Payload__c, Source_Version__c, LastModifiedDate FROM " +
+		a.ExceptionObject + " WHERE Status__c = '" + StatusResolved + "' AND Resolution__c != null ORDER BY LastModifiedDate LIMIT " + strconv.Itoa(applyBatch)
+}
+
+// RunOnce applies what is resolved now. Reprocess is not applied by this
+// pass yet (it needs the JetStream publisher); such records are marked
+// Apply_Failed with that reason rather than left silently.
+func (a *Applier) RunOnce(ctx context.Context) (ApplyStats, error) {
+	a.defaults()
+	var st ApplyStats
+	recs, err := a.SF.QueryAll(ctx, a.ResolvedSOQL())
+	if err != nil {
+		return st, fmt.Errorf("reconcile: read resolved exceptions: %w", err)
+	}
+	type mark struct{ id, reason string }
+	var marks []mark
+	for _, r := range recs {
+		d := Decision{ID: str(r["Id"]), Resolution: Resolution(str(r["Resolution__c"])),
+			IncomingExternalID: str(r["Incoming_External_Id__c"]), ExistingContactID: str(r["Existing_Contact__c"]),
+			Payload: str(r["Payload__c"])}
+		if v, ok := r["Source_Version__c"].(float64); ok {
+			d.SourceVersion = int64(v)
+		}
+		p := PlanApply(d)
+		reason := p.Failed
+		if reason == "" {
+			reason = a.write(ctx, p)
+		}
+		marks = append(marks, mark{d.ID, reason})
+	}
+	if len(marks) == 0 {
+		return st, nil
+	}
+	now := a.Now().UTC().Format(lastSeenLayout)
+	out := make([]salesforce.Record, len(marks))
+	for i, m := range marks {
+		status := StatusApplied
+		if m.reason != "" {
+			status = StatusApplyFailed
+		}
+		out[i] = salesforce.Record{"Id": m.id, "Status__c": status, "Applied_At__c": now, "Apply_Error__c": nilIfEmpty(applyError(m.reason))}
+	}
+	res, err := a.SF.UpdateCollection(ctx, a.ExceptionObject, out, salesforce.WriteOptions{})
+	if err != nil {
+		return st, fmt.Errorf("reconcile: mark resolved exceptions: %w", err)
+	}
+	for i, r := range res {
+		switch {
+		case !r.Success:
+			// Left Resolved: the next pass tries again (writes are idempotent).
+		case marks[i].reason == "":
+			st.Applied++
+		default:
+			st.Failed++
+		}
+	}
+	return st, nil
+}
+
+// write applies one plan and returns "" or the steward-readable reason.
+func (a *Applier) write(ctx context.Context, p Plan) string {
+	if p.Decision.Resolution == DiscardIncoming {
+		return ""
+	}
+	if p.Decision.Resolution == Reprocess {
+		return "Reprocess is not applied automatically yet: re-send the contact from the source, or choose another Resolution"
+	}
+	rec := salesforce.Record{}
+	for k, v := range p.Delta.Fields {
+		if !strings.EqualFold(k, "Id") && !strings.EqualFold(k, a.ExternalIDField) {
+			rec[k] = v
+		}
+	}
+	rec[a.VersionField] = p.Delta.Version
+	var res []salesforce.SaveResult
+	var err error
+	switch p.Decision.Resolution {
+	case LinkToExisting:
+		rec["Id"] = p.Decision.ExistingContactID
+		rec[a.ExternalIDField] = p.Delta.ExternalID
+		res, err = a.SF.UpdateCollection(ctx, a.Object, []salesforce.Record{rec}, salesforce.WriteOptions{})
+	case KeepBoth:
+		rec[a.ExternalIDField] = p.Delta.ExternalID
+		res, err = a.SF.UpsertCollection(ctx, a.Object, a.ExternalIDField, []salesforce.Record{rec},
+			salesforce.WriteOptions{DuplicateRule: &salesforce.DuplicateRuleHeader{AllowSave: true}})
+	}
+	if err != nil {
+		return "Salesforce refused the write: " + telemetry.MaskEmails(err.Error())
+	}
+	if len(res) != 1 {
+		return fmt.Sprintf("Salesforce answered %d results for one write", len(res))
+	}
+	if res[0].Success {
+		return ""
+	}
+	e := salesforce.RecordError{StatusCode: "UNKNOWN_ERROR"}
+	if len(res[0].Errors) > 0 {
+		e = res[0].Errors[0]
+	}
+	switch {
+	case e.StatusCode == "FIELD_CUSTOM_VALIDATION_EXCEPTION" && slices.ContainsFunc(e.Fields, func(f string) bool { return strings.EqualFold(f, a.VersionField) }):
+		return "the contact has since received a newer delta than this one (version " + strconv.FormatInt(p.Delta.Version, 10) + "); nothing was rolled back. Choose Discard_Incoming"
+	case e.StatusCode == "ENTITY_IS_DELETED" || e.StatusCode == "INVALID_CROSS_REFERENCE_KEY" || e.StatusCode == "NOT_FOUND":
+		return "the existing contact is gone (deleted or merged away); choose Keep_Both or Reprocess"
+	}
+	return e.StatusCode + ": " + telemetry.MaskEmails(e.Message)
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func str(v any) string { s, _ := v.(string); return s }
+
+// applyLoop runs an Applier pass every ApplyInterval until ctx ends. A
+// failed pass is logged and tried again at the next tick; records stay
+// Resolved until a pass marks them, so nothing is dropped.
+func (r *Reconciler) applyLoop(ctx context.Context, sf ApplySF) {
+	defer r.wg.Done()
+	a := &Applier{SF: sf, ExceptionObject: r.cfg.Object}
+	t := time.NewTicker(r.cfg.ApplyInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
+		st, err := a.RunOnce(cctx)
+		cancel()
+		switch {
+		case err != nil && ctx.Err() == nil:
+			r.log.Warn("applying resolved exceptions failed; trying again next interval", zap.String("error", telemetry.MaskEmails(err.Error())))
+		case st.Applied+st.Failed > 0:
+			r.log.Info("resolved exceptions applied", zap.Int("applied", st.Applied), zap.Int("apply_failed", st.Failed))
+		}
+	}
+}

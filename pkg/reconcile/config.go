@@ -37,6 +37,10 @@ type Config struct {
 	// PayloadLimit caps Payload__c in characters (default 32000; the field
 	// is a Long Text Area of 32,768).
 	PayloadLimit int `envconfig:"RECONCILER_PAYLOAD_LIMIT" desc:"Payload__c cap in characters (default 32000)"`
+	// ApplyInterval is how often resolved exception records are read and
+	// applied back, one SOQL query per interval (default 30s; negative:
+	// off). It runs when the Salesforce client can also query and update.
+	ApplyInterval time.Duration `envconfig:"RECONCILER_APPLY_INTERVAL" desc:"poll for resolved exceptions to apply (default 30s, negative: off)"`
 	// OnBatch, when set, is called after each batch is settled, from the
 	// Reconciler's goroutine (for the standalone run's summary). Keep it fast.
 	OnBatch func(Report) `ignored:"true"`
@@ -87,6 +91,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.KeyField == "" {
 		c.KeyField = "Exception_Key__c"
+	}
+	if c.ApplyInterval == 0 {
+		c.ApplyInterval = 30 * time.Second
 	}
 	if c.PayloadLimit == 0 {
 		c.PayloadLimit = 32000

@@ -106,6 +106,10 @@ func (r *Reconciler) Start(ctx context.Context) error {
 	r.started, r.iter, r.cancel, r.stopPull = true, it, cancel, stopPull
 	r.wg.Add(1)
 	go r.run(runCtx, pullCtx, it)
+	if as, ok := r.sf.(ApplySF); ok && r.cfg.ApplyInterval > 0 {
+		r.wg.Add(1)
+		go r.applyLoop(pullCtx, as) // resolved exceptions applied back (apply.go)
+	}
 	r.log.Info("reconciler started", zap.String("consumer", r.cfg.Durable))
 	return nil
 }
