@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -274,4 +275,19 @@ func (o *Ops) BackfillFile(ctx context.Context, r io.Reader, opts BackfillOption
 		return res, fmt.Errorf("%w: %d of %d lines", ErrRejected, len(res.Rejected), res.Read)
 	}
 	return res, nil
+}
+
+// unknownSegment explains a history backfill that found nothing: an error
+// naming the segments CONTACTS holds when it holds none of segment's
+// deltas (a typo in --segment is not a silent success), else nil.
+func (o *Ops) unknownSegment(ctx context.Context, segment string) error {
+	counts, err := o.countBySegment(ctx, bus.StreamContacts, "contacts.delta.>")
+	if err != nil || counts[segment] > 0 {
+		return nil
+	}
+	known := slices.Sorted(maps.Keys(counts))
+	if len(known) == 0 {
+		return fmt.Errorf("--segment %s: CONTACTS holds no deltas at all", segment)
+	}
+	return fmt.Errorf("--segment %s: CONTACTS holds no deltas of this segment (it holds %s)", segment, strings.Join(known, ", "))
 }

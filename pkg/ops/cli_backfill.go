@@ -113,6 +113,9 @@ and it re-attaches to its job. Needs the SF_* settings; prints API calls used.`,
 				for _, le := range res.Rejected {
 					fmt.Fprintf(in.Stderr, "%s: %v\n", file, le)
 				}
+				if err == nil && r == nil && res.Read == 0 {
+					err = s.ops.unknownSegment(ctx, o.Segment)
+				}
 				if in.JSON {
 					if jerr := writeJSON(in.Stdout, res); jerr != nil {
 						return jerr

@@ -89,6 +89,10 @@ func TestCLIEndToEnd(t *testing.T) {
 	if cli.ExitCode(err) != 2 || out != "" || !strings.Contains(err.Error(), "--segment") {
 		t.Fatalf("backfill bad segment: %v\nstdout %q\nstderr %q", err, out, errOut)
 	}
+	// Issue 10: "backfill --segment nosuch" succeeded silently.
+	if _, _, err = runCLI(t, "backfill", "--segment", "nosuch", "--ticket", "T1"); cli.ExitCode(err) != 1 || !strings.Contains(err.Error(), "it holds apac, emea") {
+		t.Fatalf("backfill --segment nosuch: %v", err)
+	}
 	if _, _, err = runCLI(t, "backfill", "--segment", "emea", "--ticket", "T1", "--from-file", "x.csv"); cli.ExitCode(err) != 2 || !strings.Contains(err.Error(), "producer publish") {
 		t.Fatalf("backfill --from-file x.csv: %v", err)
 	}
