@@ -8,9 +8,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/contactsync/contactsync/pkg/delta"
+	"github.com/contactsync/contactsync/pkg/producer"
 	"github.com/contactsync/contactsync/pkg/salesforce"
 	"github.com/contactsync/contactsync/pkg/telemetry"
 )
@@ -50,6 +53,7 @@ type Decision struct {
 	ExistingContactID  string // Existing_Contact__c; "" when the contact was deleted (SetNull) or never known
 	Payload            string // Payload__c: the held delta
 	SourceVersion      int64
+	LastModified       string // LastModifiedDate: a new decision on the record is a new one to apply
 }
 
 // Plan is what applying a Decision will do: the delta to write (nil for
@@ -132,6 +136,9 @@ type Applier struct {
 	ExceptionObject string
 	// Now stamps Applied_At__c (default time.Now).
 	Now func() time.Time
+	// Publish sends a Reprocess delta back onto CONTACTS (the reconciler
+	// passes its JetStream publish). Nil: Reprocess ends Apply_Failed.
+	Publish func(ctx context.Context, m *nats.Msg) error
 }
 
 // ApplyStats is what one pass did.
@@ -167,9 +174,7 @@ func (a *Applier) ResolvedSOQL() string {
 		a.ExceptionObject + " WHERE Status__c = '" + StatusResolved + "' AND Resolution__c != null ORDER BY LastModifiedDate LIMIT " + strconv.Itoa(applyBatch)
 }
 
-// RunOnce applies what is resolved now. Reprocess is not applied by this
-// pass yet (it needs the JetStream publisher); such records are marked
-// Apply_Failed with that reason rather than left silently.
+// RunOnce applies what is resolved now.
 func (a *Applier) RunOnce(ctx context.Context) (ApplyStats, error) {
 	a.defaults()
 	var st ApplyStats
@@ -182,7 +187,7 @@ func (a *Applier) RunOnce(ctx context.Context) (ApplyStats, error) {
 	for _, r := range recs {
 		d := Decision{ID: str(r["Id"]), Resolution: Resolution(str(r["Resolution__c"])),
 			IncomingExternalID: str(r["Incoming_External_Id__c"]), ExistingContactID: str(r["Existing_Contact__c"]),
-			Payload: str(r["Payload__c"])}
+			Payload: str(r["Payload__c"]), LastModified: str(r["LastModifiedDate"])}
 		if v, ok := r["Source_Version__c"].(float64); ok {
 			d.SourceVersion = int64(v)
 		}
@@ -228,7 +233,7 @@ func (a *Applier) write(ctx context.Context, p Plan) string {
 		return ""
 	}
 	if p.Decision.Resolution == Reprocess {
-		return "Reprocess is not applied automatically yet: re-send the contact from the source, or choose another Resolution"
+		return a.reprocess(ctx, p)
 	}
 	rec := salesforce.Record{}
 	for k, v := range p.Delta.Fields {
@@ -285,7 +290,10 @@ func str(v any) string { s, _ := v.(string); return s }
 // Resolved until a pass marks them, so nothing is dropped.
 func (r *Reconciler) applyLoop(ctx context.Context, sf ApplySF) {
 	defer r.wg.Done()
-	a := &Applier{SF: sf, ExceptionObject: r.cfg.Object}
+	a := &Applier{SF: sf, ExceptionObject: r.cfg.Object, Publish: func(ctx context.Context, m *nats.Msg) error {
+		_, err := r.js.PublishMsg(ctx, m)
+		return err
+	}}
 	t := time.NewTicker(r.cfg.ApplyInterval)
 	defer t.Stop()
 	for {
@@ -304,4 +312,24 @@ func (r *Reconciler) applyLoop(ctx context.Context, sf ApplySF) {
 			r.log.Info("resolved exceptions applied", zap.Int("applied", st.Applied), zap.Int("apply_failed", st.Failed))
 		}
 	}
+}
+
+// reprocess publishes the held delta again on its CONTACTS subject, so the
+// upserter fleet runs it under the current policy (a held delta left no
+// state, so it is not skipped as stale; a newer delta since makes it stale,
+// as it should). The message ID names the exception record and its
+// LastModifiedDate: a redelivered pass publishes once, a new decision again.
+func (a *Applier) reprocess(ctx context.Context, p Plan) string {
+	if a.Publish == nil {
+		return "Reprocess needs the reconciler's JetStream connection; re-send the contact from the source, or choose another Resolution"
+	}
+	m, err := producer.Message(*p.Delta)
+	if err != nil {
+		return "the Payload cannot be sent again: " + telemetry.MaskEmails(err.Error())
+	}
+	m.Header.Set(jetstream.MsgIDHeader, "reprocess:"+p.Decision.ID+":"+p.Decision.LastModified)
+	if err := a.Publish(ctx, m); err != nil {
+		return "could not send the delta again (" + err.Error() + "); set Status to Resolved to retry"
+	}
+	return ""
 }

@@ -7,6 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/contactsync/contactsync/pkg/bus"
+	"github.com/contactsync/contactsync/pkg/delta"
 	"github.com/contactsync/contactsync/pkg/reconcile"
 	"github.com/contactsync/contactsync/pkg/salesforce"
 )
@@ -134,5 +139,47 @@ func TestReconcilerAppliesResolutions(t *testing.T) {
 	})
 	if c := h.contactsByExt(t, "MC_RUN"); len(c) != 1 {
 		t.Fatalf("contacts %v, want one MC_RUN", c)
+	}
+}
+
+// Reprocess sends the held delta back onto CONTACTS once.
+func TestApplyReprocessRepublishes(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	a := &reconcile.Applier{SF: h.sf, Publish: func(ctx context.Context, m *nats.Msg) error {
+		_, err := h.js.PublishMsg(ctx, m)
+		return err
+	}}
+	h.resolved(t, "k-re", reconcile.Reprocess, "MC_RE", "", 7, "re@example.com")
+	for pass := range 2 {
+		st, err := a.RunOnce(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := 1 - pass; st.Applied != want || st.Failed != 0 {
+			t.Fatalf("pass %d: %+v, want %d applied", pass, st, want)
+		}
+	}
+	s, err := h.js.Stream(ctx, bus.StreamContacts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 1 {
+		t.Fatalf("%d messages on %s, want the one reprocessed delta", info.State.Msgs, bus.StreamContacts)
+	}
+	m, err := s.GetMsg(ctx, info.State.FirstSeq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := delta.Decode(m.Data)
+	if err != nil || d.ExternalID != "MC_RE" || d.Version != 7 {
+		t.Fatalf("republished %s (%v), want MC_RE version 7", m.Data, err)
+	}
+	if !strings.HasPrefix(m.Header.Get(jetstream.MsgIDHeader), "reprocess:") {
+		t.Errorf("message ID %q", m.Header.Get(jetstream.MsgIDHeader))
 	}
 }
