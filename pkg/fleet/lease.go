@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
-	"github.com/contactsync/contactsync/internal/ctxsleep"
+	"github.com/contactsync/contactsync/pkg/internal/ctxsleep"
 )
 
 // Lease errors, the causes of a lease's context.

@@ -7,7 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/contactsync/contactsync/internal/ctxsleep"
+	"github.com/contactsync/contactsync/pkg/internal/ctxsleep"
 	"github.com/contactsync/contactsync/pkg/salesforce"
 	"github.com/contactsync/contactsync/pkg/telemetry"
 )

@@ -9,8 +9,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
-	"github.com/contactsync/contactsync/internal/ctxsleep"
 	"github.com/contactsync/contactsync/pkg/fleet"
+	"github.com/contactsync/contactsync/pkg/internal/ctxsleep"
 )
 
 // runPartition consumes partition p until stop is closed: it waits for the

@@ -14,11 +14,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
-	"github.com/contactsync/contactsync/internal/ctxsleep"
 	"github.com/contactsync/contactsync/pkg/bus"
 	"github.com/contactsync/contactsync/pkg/conflict"
 	"github.com/contactsync/contactsync/pkg/delta"
 	"github.com/contactsync/contactsync/pkg/fleet"
+	"github.com/contactsync/contactsync/pkg/internal/ctxsleep"
 	"github.com/contactsync/contactsync/pkg/salesforce"
 	"github.com/contactsync/contactsync/pkg/telemetry"
 )
