@@ -17,6 +17,7 @@ import (
 	"github.com/contactsync/contactsync/pkg/bus"
 	"github.com/contactsync/contactsync/pkg/conflict"
 	"github.com/contactsync/contactsync/pkg/delta"
+	"github.com/contactsync/contactsync/pkg/internal/ctxsleep"
 	"github.com/contactsync/contactsync/pkg/salesforce"
 	"github.com/contactsync/contactsync/pkg/telemetry"
 )
@@ -591,7 +592,7 @@ func (b *bulkBackfill) collections(ctx context.Context, ws []*bulkWrite, recs []
 			return fmt.Errorf("collections retry: %w", err)
 		}
 		idx = next
-		if len(idx) > 0 && !sleepCtx(ctx, time.Duration(round)*500*time.Millisecond) {
+		if len(idx) > 0 && !ctxsleep.Sleep(ctx, time.Duration(round)*500*time.Millisecond) {
 			return ctx.Err()
 		}
 	}
@@ -664,15 +665,4 @@ func (b *bulkBackfill) publishEvent(ctx context.Context, ev *conflict.Event) err
 	}
 	b.res.Conflicts++
 	return nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

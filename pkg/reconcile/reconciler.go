@@ -16,6 +16,7 @@ import (
 
 	"github.com/contactsync/contactsync/pkg/bus"
 	"github.com/contactsync/contactsync/pkg/conflict"
+	"github.com/contactsync/contactsync/pkg/internal/ctxsleep"
 	"github.com/contactsync/contactsync/pkg/salesforce"
 )
 
@@ -195,7 +196,7 @@ func (r *Reconciler) run(ctx, pullCtx context.Context, it jetstream.MessagesCont
 		}
 		r.log.Warn("consumer stopped delivering; subscribing again", zap.String("consumer", r.cfg.Durable), zap.Error(err))
 		for {
-			if !sleep(pullCtx, b.NextBackOff()) {
+			if !ctxsleep.Sleep(pullCtx, b.NextBackOff()) {
 				return
 			}
 			if it, err = r.subscribe(pullCtx); err == nil {
@@ -214,18 +215,6 @@ func (r *Reconciler) run(ctx, pullCtx context.Context, it jetstream.MessagesCont
 		}
 		r.iter = it
 		r.mu.Unlock()
-	}
-}
-
-// sleep waits d; false if ctx ended first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 
