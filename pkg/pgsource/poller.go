@@ -51,6 +51,19 @@ type Sink interface {
 	// Flush waits until every delta published since the last Flush is
 	// confirmed or failed, and returns their counts.
 	Flush(ctx context.Context) (Acks, error)
+	// Reject stores a row that cannot be a delta as a dead letter and
+	// returns once JetStream confirmed it: the position passes a rejected
+	// row only after it is in the DLQ, where ops see it (syncctl dlq list).
+	Reject(ctx context.Context, r Rejection) error
+}
+
+// Rejection is a source row that could not become a delta.
+type Rejection struct {
+	Source  string // the mapping's name
+	Key     string // the row's key column
+	Order   int64  // its updated_at in µs, or its sequence
+	Segment string // the segment it would have gone to, if known
+	Reason  string // why, emails masked
 }
 
 // Acks are the outcomes of the publishes a Flush waited for.
@@ -436,8 +449,12 @@ func (c *cycle) publish(ctx context.Context, batch []row, advance bool) error {
 		}
 		if r.err != nil {
 			rejected++
+			reason := telemetry.MaskEmails(r.err.Error())
 			p.log.Warn("row rejected", zap.String("key", r.key), zap.Int64(p.cfg.Mapping.orderSetting(), r.order),
-				zap.String("reason", telemetry.MaskEmails(r.err.Error())))
+				zap.String("reason", reason))
+			if err := p.sink.Reject(ctx, Rejection{Source: p.cfg.Mapping.SourceName(), Key: r.key, Order: r.order, Segment: r.delta.Segment, Reason: reason}); err != nil {
+				return fmt.Errorf("dead-letter rejected row %s: %w", r.key, err)
+			}
 			fresh = append(fresh, id)
 			continue
 		}
@@ -451,7 +468,11 @@ func (c *cycle) publish(ctx context.Context, batch []row, advance bool) error {
 			var fe *delta.FieldError
 			if errors.As(err, &fe) {
 				rejected++
-				p.log.Warn("row rejected", zap.String("key", r.key), zap.String("reason", telemetry.MaskEmails(err.Error())))
+				reason := telemetry.MaskEmails(err.Error())
+				p.log.Warn("row rejected", zap.String("key", r.key), zap.String("reason", reason))
+				if err := p.sink.Reject(ctx, Rejection{Source: p.cfg.Mapping.SourceName(), Key: r.key, Order: r.order, Segment: r.delta.Segment, Reason: reason}); err != nil {
+					return fmt.Errorf("dead-letter rejected row %s: %w", r.key, err)
+				}
 				fresh = append(fresh, id)
 				continue
 			}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
@@ -287,6 +288,18 @@ func TestPollBadRows(t *testing.T) {
 	if p.Position().Key != "MC_OK2" {
 		t.Errorf("position %+v: rejected rows are passed, the position reaches MC_OK2", p.Position())
 	}
+	// The position passed them only once they were dead letters, one per
+	// row version however often the overlap re-reads them.
+	poll(t, p)
+	dlq := f.deadLetters(t)
+	if len(dlq) != 2 {
+		t.Fatalf("%d dead letters for 2 rejected rows: %v", len(dlq), dlq)
+	}
+	for _, h := range dlq {
+		if h.Get(bus.HeaderErrorCode) != producer.RejectedRowCode || h.Get(bus.HeaderErrorMessage) == "" {
+			t.Errorf("dead letter headers %v: want code %s and a reason", h, producer.RejectedRowCode)
+		}
+	}
 	// A fixed row gets a new updated_at and arrives.
 	f.db.Exec(t, `UPDATE contacts SET segment = 'emea-north', updated_at = '2026-11-26 10:00:05+00' WHERE external_id = 'MC_BADSEG'`)
 	poll(t, p)
@@ -410,4 +423,27 @@ func TestPollSequenceAndQuery(t *testing.T) {
 	if len(all) != 13 || all[12].ExternalID != "5" || all[12].Version != 200 {
 		t.Fatalf("after the update: %d deltas, last %+v", len(all), all[len(all)-1])
 	}
+}
+
+// deadLetters returns the headers of every message in the DLQ stream.
+func (f *fixture) deadLetters(t *testing.T) []nats.Header {
+	t.Helper()
+	ctx := context.Background()
+	s, err := f.js.Stream(ctx, bus.StreamDLQ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []nats.Header
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			continue
+		}
+		out = append(out, m.Header)
+	}
+	return out
 }

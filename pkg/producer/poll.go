@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
@@ -40,6 +41,7 @@ const EnvHaltBeforeSave = "CONTACTSYNC_POLL_HALT_BEFORE_SAVE"
 // PollSink publishes the poller's deltas through a Publisher and reports
 // the acks of each page.
 type PollSink struct {
+	js   jetstream.JetStream
 	pub  *Publisher
 	last Counts
 	now  func() time.Time
@@ -48,7 +50,28 @@ type PollSink struct {
 // NewPollSink returns a sink publishing to js (see NewJetStream) with the
 // publisher options opts.
 func NewPollSink(js jetstream.JetStream, opts ...PublisherOption) *PollSink {
-	return &PollSink{pub: NewPublisher(js, opts...), now: time.Now}
+	return &PollSink{js: js, pub: NewPublisher(js, opts...), now: time.Now}
+}
+
+// RejectedRowCode is the dead-letter code of a source row that could not
+// become a delta (see pgsource.Rejection).
+const RejectedRowCode = "SOURCE_ROW_REJECTED"
+
+// Reject stores r in the DLQ (segment r.Segment, or "unknown"), once per
+// row version however often the overlap re-reads it, and waits for the ack.
+func (s *PollSink) Reject(ctx context.Context, r pgsource.Rejection) error {
+	data, err := json.Marshal(map[string]any{"source": r.Source, "external_id": r.Key, "version": r.Order, "segment": r.Segment})
+	if err != nil {
+		return err
+	}
+	seg := r.Segment
+	if seg == "" || delta.ValidateSegment(seg) != nil {
+		seg = "unknown"
+	}
+	h := nats.Header{}
+	h.Set(jetstream.MsgIDHeader, fmt.Sprintf("row:%s:%s:%d", r.Source, r.Key, r.Order))
+	return bus.PublishDeadLetter(ctx, s.js, bus.DeadLetter{Subject: bus.DLQSubject(seg), Data: data, Header: h,
+		ErrorCode: RejectedRowCode, Message: r.Reason})
 }
 
 // Publish sends d, stamped with emitted_at.

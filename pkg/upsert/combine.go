@@ -41,6 +41,7 @@ type combiner struct {
 	delay    func() time.Duration // the freshness budget now (see budget)
 	now      func() time.Time
 	at       func(time.Time) <-chan time.Time // fires at a deadline; tests inject a clock
+	gate     func(context.Context) error      // waits while the fleet is paused (daily allocation); nil = never
 
 	mu       sync.Mutex
 	queue    []*submission
@@ -353,7 +354,17 @@ func (c *combiner) send(parts []part) {
 		defer stop()
 		recs = append(recs, p.s.recs[p.off:p.off+p.n]...)
 	}
-	res, err := c.sf.UpsertCollection(ctx, c.object, c.extField, recs, salesforce.WriteOptions{})
+	// A call queued before the fleet paused (the allocation is spent) waits
+	// here, its submitters keeping their deltas in progress, instead of
+	// spending a call Salesforce would refuse.
+	var res []salesforce.SaveResult
+	var err error
+	if c.gate != nil {
+		err = c.gate(ctx)
+	}
+	if err == nil {
+		res, err = c.sf.UpsertCollection(ctx, c.object, c.extField, recs, salesforce.WriteOptions{})
+	}
 	if err == nil && len(res) != len(recs) {
 		err = fmt.Errorf("upsert: %d results for %d records", len(res), len(recs))
 	}

@@ -185,6 +185,7 @@ func (u *Upserter) Start(ctx context.Context) error {
 	u.budget = newBudget(u.d.Salesforce.Usage, u.cfg.APIBudget, u.cfg.MaxDelay, u.cfg.MaxDelayCap, u.log)
 	u.budget.metrics = u.d.Metrics
 	u.combiner = newCombiner(u.d.Salesforce, u.cfg.Object, u.cfg.ExternalIDField, u.cfg.BatchSize, u.budget.delay)
+	u.combiner.gate = u.d.Gate.Wait
 	member.SetReport(func() []byte {
 		r := MemberReport{At: time.Now().UTC(), Partitions: u.Owned()}
 		u.budget.report(&r)

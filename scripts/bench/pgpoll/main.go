@@ -206,6 +206,9 @@ func (s *memSink) Publish(_ context.Context, _ int, d delta.Delta) error {
 }
 func (s *memSink) Flush(context.Context) (pgsource.Acks, error) { return pgsource.Acks{}, nil }
 
+// Reject counts nothing: the benchmark's rows are all valid.
+func (s *memSink) Reject(context.Context, pgsource.Rejection) error { return nil }
+
 func publishCeiling(ctx context.Context, dsn string, m pgsource.Mapping, rows int) (float64, error) {
 	_, js, _, cleanup, err := jetStream(ctx)
 	if err != nil {
