@@ -89,7 +89,7 @@ type BulkBackfillResult struct {
 	Ticket         string        `json:"ticket"`
 	Phase          string        `json:"phase"`
 	Deltas         int           `json:"deltas"`          // deltas read from CONTACTS
-	Invalid        int           `json:"invalid"`         // undecodable deltas (the live path dead-letters them)
+	Invalid        int           `json:"invalid"`         // undecodable deltas, dead-lettered as INVALID_DELTA (counted in DeadLettered too)
 	Contacts       int           `json:"contacts"`        // distinct contacts in the history
 	AlreadyApplied int           `json:"already_applied"` // contact state already has the newest version
 	Uploaded       int           `json:"uploaded"`        // rows uploaded (or found uploaded on re-attach)
@@ -236,8 +236,13 @@ func (b *bulkBackfill) fold(ctx context.Context) ([]*bulkWrite, error) {
 		b.res.Deltas++
 		d, err := delta.Decode(r.Data)
 		if err != nil {
+			// As the upserter does: an undecodable delta goes to the DLQ
+			// with the reason (its Nats-Msg-Id is per stream sequence, so
+			// a rerun does not dead-letter it twice).
 			b.res.Invalid++
-			return nil
+			w := &bulkWrite{raw: r.Data, seq: r.Seq, subject: bus.OriginalSubject(r.Subject)}
+			w.newest.ExternalID = r.Header.Get(delta.HeaderExternalID)
+			return b.deadLetter(ctx, w, "INVALID_DELTA", err.Error())
 		}
 		k := delta.ContactKey(d.ExternalID)
 		h := by[k]
@@ -451,10 +456,8 @@ func (b *bulkBackfill) settle(ctx context.Context, ws []*bulkWrite, recs []sales
 			}
 			switch r {
 			case "refused":
-				d := w.newest
-				d.Fields = w.fields
 				refusedW = append(refusedW, w)
-				refusals = append(refusals, conflict.Refusal{Delta: d, Err: *o.Err, Raw: w.raw})
+				refusals = append(refusals, b.refusal(w, *o.Err))
 			case "retry":
 				retry = append(retry, i)
 			}
@@ -479,6 +482,16 @@ func (b *bulkBackfill) decide(ctx context.Context, w *bulkWrite, e salesforce.Re
 		return "retry", nil
 	}
 	return "", b.deadLetter(ctx, w, e.StatusCode, e.Message)
+}
+
+// refusal is a refused row as the resolver sees it from the live path: the
+// folded fields with the version field, so the writes it makes (adopt,
+// re-key, save anyway) carry Sync_Version__c too.
+func (b *bulkBackfill) refusal(w *bulkWrite, e salesforce.RecordError) conflict.Refusal {
+	d := w.newest
+	d.Fields = maps.Clone(w.fields)
+	d.Fields[b.opts.VersionField] = w.newest.Version
+	return conflict.Refusal{Delta: d, Err: e, Raw: w.raw}
 }
 
 // resolve hands the duplicate refusals to the conflict resolver in
@@ -565,10 +578,8 @@ func (b *bulkBackfill) collections(ctx context.Context, ws []*bulkWrite, recs []
 			}
 			switch d {
 			case "refused":
-				dl := w.newest
-				dl.Fields = w.fields
 				refusedW = append(refusedW, w)
-				refusals = append(refusals, conflict.Refusal{Delta: dl, Err: e, Raw: w.raw})
+				refusals = append(refusals, b.refusal(w, e))
 			case "retry":
 				next = append(next, k)
 			}
