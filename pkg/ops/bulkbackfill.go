@@ -259,22 +259,15 @@ func (b *bulkBackfill) fold(ctx context.Context) ([]*bulkWrite, error) {
 	}
 	keys := slices.Sorted(maps.Keys(by))
 	b.res.Contacts = len(keys)
+	states, err := readStates(ctx, b.o.js, keys)
+	if err != nil {
+		return nil, err
+	}
 	var out []*bulkWrite
 	for _, k := range keys {
 		h := by[k]
-		w := &bulkWrite{key: k}
-		e, err := b.kv.Get(ctx, k)
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-		case err != nil:
-			return nil, fmt.Errorf("read contact state %s: %w", k, err)
-		default:
-			var st struct {
-				V int64 `json:"v"`
-			}
-			_ = json.Unmarshal(e.Value(), &st)
-			w.rev, w.stateV = e.Revision(), st.V
-		}
+		st := states[k]
+		w := &bulkWrite{key: k, rev: st.rev, stateV: st.Version}
 		idx := make([]int, len(h.ds))
 		for i := range idx {
 			idx[i] = i

@@ -3,8 +3,10 @@ package ops
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -197,5 +199,83 @@ func TestBulkBackfillResumesAfterKill(t *testing.T) {
 	}
 	if _, v := stateOf(t, f, "C1"); v != 2 {
 		t.Fatalf("C1 state v%d", v)
+	}
+}
+
+// TestBulkBackfillReadsStateInBatches: the fold reads contact state with
+// batched direct gets (1,000 keys a request), not one request per contact,
+// and uses what it read: contacts already applied are skipped, a deleted
+// key is written again by compare-and-set on its revision.
+func TestBulkBackfillReadsStateInBatches(t *testing.T) {
+	f := newFixture(t)
+	srv, err := sfsim.New(sfsim.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	kv, err := f.js.KeyValue(f.ctx, bus.BucketState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n, applied = 2500, 500
+	for i := range n {
+		id := fmt.Sprintf("S%04d", i)
+		f.publishFields(t, "emea", id, 2, map[string]any{"LastName": "State " + id})
+		switch {
+		case i < applied:
+			if _, err := kv.Put(f.ctx, delta.ContactKey(id), []byte(`{"id":"003000000000001AAA","v":2}`)); err != nil {
+				t.Fatal(err)
+			}
+		case i == applied:
+			if _, err := kv.Put(f.ctx, delta.ContactKey(id), []byte(`{"id":"003000000000002AAA","v":1}`)); err != nil {
+				t.Fatal(err)
+			}
+			if err := kv.Delete(f.ctx, delta.ContactKey(id)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	nc, err := nats.Connect(f.e.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	var batched, single atomic.Int64
+	base := "$JS.API.DIRECT.GET.KV_" + bus.BucketState
+	s1, err := nc.Subscribe(base, func(*nats.Msg) { batched.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := nc.Subscribe(base+".>", func(*nats.Msg) { single.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	c := sfClient(t, srv)
+	res, err := f.ops.BulkBackfill(f.ctx, BulkBackfillOptions{Segment: "emea", Ticket: "B1", SF: c,
+		Resolver: conflict.NewResolver(c, conflict.Config{}, nil), Bulk: testPoll})
+	if err != nil {
+		t.Fatalf("BulkBackfill: %v", err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	_ = s1.Unsubscribe()
+	_ = s2.Unsubscribe()
+	if res.Contacts != n || res.AlreadyApplied != applied || res.Applied != n-applied || res.Uploaded != n-applied {
+		t.Fatalf("result %+v", res)
+	}
+	// 3 batched reads for 2,500 keys; the only single-key read is the
+	// backfill's own resume record.
+	if b, s := batched.Load(), single.Load(); b != 3 || s > 1 {
+		t.Fatalf("%d batched and %d single-key state reads for %d contacts", b, s, n)
+	}
+	if _, v := stateOf(t, f, fmt.Sprintf("S%04d", applied)); v != 2 {
+		t.Fatalf("deleted key written back at v%d", v)
+	}
+	if n := len(srv.Records("Contact")); n != 2500-applied {
+		t.Fatalf("%d contacts in the org", n)
 	}
 }
