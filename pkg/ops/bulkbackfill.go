@@ -38,6 +38,9 @@ type BulkSalesforce interface {
 	WaitBulkJob(ctx context.Context, kind, id string, o salesforce.BulkOptions) (salesforce.BulkJob, error)
 	IngestResults(ctx context.Context, id string) (*salesforce.IngestResults, error)
 	APICalls() int64
+	// Usage and Limits feed the API budget gate (upsert.Gate).
+	Usage() salesforce.Usage
+	Limits(ctx context.Context) (map[string]salesforce.Limit, error)
 }
 
 // BulkBackfillOptions configures a backfill through Bulk API 2.0.
@@ -57,6 +60,18 @@ type BulkBackfillOptions struct {
 	Bulk           salesforce.BulkOptions
 	// Progress receives progress lines (stderr in syncctl).
 	Progress func(BulkBackfillResult)
+	// APIBudget > 0 gates every step that writes (each job, each batch of
+	// conflicts, each Collections round) at this share of the org's daily
+	// API allocation, with the live path's gate (upsert.Gate): at or past
+	// it, the backfill waits up to BudgetWait for /limits to show room
+	// (checked every LimitCheckInterval, default 1m), then stops with
+	// ErrAPIBudget; the same ticket resumes it. 0 = no gate.
+	APIBudget          float64
+	BudgetWait         time.Duration
+	LimitCheckInterval time.Duration
+	// APIBudgetSetting names where APIBudget came from, for messages
+	// (e.g. "SF_API_BUDGET=0.5").
+	APIBudgetSetting string
 }
 
 func (o *BulkBackfillOptions) defaults() error {
@@ -105,6 +120,8 @@ type BulkBackfillResult struct {
 	DeadLettered   int           `json:"dead_lettered"`
 	Retried        int           `json:"retried"` // sent again through Collections (transient or unprocessed)
 	Unmatched      int           `json:"unmatched,omitempty"`
+	Paused         string        `json:"paused,omitempty"`  // why the backfill waits at the API budget gate (phase "paused")
+	Stopped        string        `json:"stopped,omitempty"` // why it stopped at the gate (ErrAPIBudget)
 	APICalls       int64         `json:"api_calls"`
 	Elapsed        time.Duration `json:"elapsed_ns"`
 }
@@ -147,7 +164,7 @@ func (o *Ops) BulkBackfill(ctx context.Context, opts BulkBackfillOptions) (BulkB
 	if err := opts.defaults(); err != nil {
 		return BulkBackfillResult{}, err
 	}
-	b := &bulkBackfill{o: o, opts: opts, start: o.now(), calls0: opts.SF.APICalls()}
+	b := &bulkBackfill{o: o, opts: opts, start: o.now(), calls0: opts.SF.APICalls(), budget: newBulkBudget(opts, o.log)}
 	b.res.Segment, b.res.Ticket = opts.Segment, opts.Ticket
 	err := b.run(ctx)
 	b.res.APICalls = opts.SF.APICalls() - b.calls0
@@ -165,6 +182,7 @@ type bulkBackfill struct {
 	start  time.Time
 	calls0 int64
 	kv     jetstream.KeyValue
+	budget *bulkBudget // nil = no API budget gate
 }
 
 func (b *bulkBackfill) progress(phase string) {
@@ -183,6 +201,13 @@ func (b *bulkBackfill) run(ctx context.Context) error {
 		return fmt.Errorf("bucket %s: %w", bus.BucketState, err)
 	}
 	b.kv = kv
+	if b.budget != nil && !b.opts.SF.Usage().Seen {
+		// One /limits read, so the gate knows the org's use before the
+		// first job rather than after it.
+		if _, err := b.opts.SF.Limits(ctx); err != nil {
+			b.o.log.Debug("bulk backfill: limits check failed", zap.Error(err))
+		}
+	}
 	writes, err := b.fold(ctx)
 	if err != nil {
 		return err
@@ -371,9 +396,12 @@ func (b *bulkBackfill) jobs(ctx context.Context, chunks []salesforce.BulkChunk) 
 		}
 	}
 	for _, ch := range chunks {
+		if err := b.admit(ctx, "creating a Bulk job"); err != nil {
+			return nil, err
+		}
 		j, err := sf.CreateIngestJob(ctx, spec)
 		if err != nil {
-			return nil, err
+			return nil, b.limited("creating a Bulk job", err)
 		}
 		ids = append(ids, j.ID)
 		b.res.Jobs = slices.Clone(ids)
@@ -382,12 +410,12 @@ func (b *bulkBackfill) jobs(ctx context.Context, chunks []salesforce.BulkChunk) 
 			return nil, err
 		}
 		if err := sf.UploadJobData(ctx, j.ID, ch.Data); err != nil {
-			return nil, err
+			return nil, b.limited("uploading job "+j.ID, err)
 		}
 		b.res.Uploaded += len(ch.Rows)
 		b.progress("uploaded")
 		if _, err := sf.CloseJob(ctx, j.ID); err != nil {
-			return nil, err
+			return nil, b.limited("closing job "+j.ID, err)
 		}
 	}
 	b.res.Jobs = ids
@@ -492,9 +520,17 @@ func (b *bulkBackfill) refusal(w *bulkWrite, e salesforce.RecordError) conflict.
 func (b *bulkBackfill) resolve(ctx context.Context, ws []*bulkWrite, refusals []conflict.Refusal) error {
 	for start := 0; start < len(refusals); start += salesforce.MaxCollectionSize {
 		end := min(start+salesforce.MaxCollectionSize, len(refusals))
+		if err := b.admit(ctx, "resolving duplicate-rule conflicts"); err != nil {
+			return err
+		}
 		outs, err := b.opts.Resolver.Resolve(ctx, refusals[start:end])
 		if err != nil {
-			return fmt.Errorf("conflict resolution: %w", err)
+			return b.limited("resolving duplicate-rule conflicts", fmt.Errorf("conflict resolution: %w", err))
+		}
+		for _, o := range outs {
+			if o.Action == conflict.ActionRetry && o.Err != nil && salesforce.ClassOf(o.Err) == salesforce.ClassLimit {
+				return b.limited("resolving duplicate-rule conflicts", o.Err)
+			}
 		}
 		for j, o := range outs {
 			w := ws[start+j]
@@ -544,7 +580,16 @@ func (b *bulkBackfill) collections(ctx context.Context, ws []*bulkWrite, recs []
 		for i, k := range idx {
 			batch[i] = recs[k]
 		}
+		if err := b.admit(ctx, "retrying rows through Collections"); err != nil {
+			return err
+		}
 		res, err := b.opts.SF.UpsertCollection(ctx, b.opts.Object, b.opts.ExternalIDField, batch, salesforce.WriteOptions{})
+		// Out of allocation: settle what came back, then stop (a rerun
+		// under the same ticket retries the rest).
+		stop := b.limited("retrying rows through Collections", err)
+		if !errors.Is(stop, ErrAPIBudget) {
+			stop = nil
+		}
 		var next []int
 		var refusedW []*bulkWrite
 		var refusals []conflict.Refusal
@@ -579,6 +624,9 @@ func (b *bulkBackfill) collections(ctx context.Context, ws []*bulkWrite, recs []
 		}
 		if err := b.resolve(ctx, refusedW, refusals); err != nil {
 			return err
+		}
+		if stop != nil {
+			return stop
 		}
 		if round == rounds {
 			for _, k := range next {

@@ -16,12 +16,14 @@ import (
 	"github.com/contactsync/contactsync/pkg/cli"
 	"github.com/contactsync/contactsync/pkg/conflict"
 	"github.com/contactsync/contactsync/pkg/salesforce"
+	"github.com/contactsync/contactsync/pkg/upsert"
 )
 
 // bulkFlags are backfill's Bulk API flags.
 type bulkFlags struct {
-	force     bool
-	threshold int
+	force      bool
+	threshold  int
+	budgetWait time.Duration
 }
 
 func addBulkFlags(fs *flag.FlagSet) *bulkFlags {
@@ -32,6 +34,7 @@ func addBulkFlags(fs *flag.FlagSet) *bulkFlags {
 	}
 	fs.BoolVar(&f.force, "bulk", false, "write the segment to Salesforce through one Bulk API 2.0 job (needs SF_* settings)")
 	fs.IntVar(&f.threshold, "bulk-threshold", def, "with SF_LOGIN_URL set, use Bulk on its own from this many deltas in the segment's history; 0 = never (env SYNC_BULK_THRESHOLD)")
+	cli.DurationVar(fs, &f.budgetWait, "budget-wait", 0, "with --bulk, wait up to this long (e.g. 6h) when the org's API use reaches SF_API_BUDGET / SF_API_USAGE_PAUSE_AT, then stop (exit 3); 0 = stop at once")
 	return f
 }
 
@@ -86,6 +89,17 @@ func (f *bulkFlags) maybeBulk(ctx context.Context, s *session, in *cli.Invocatio
 	if err != nil {
 		return true, cli.Usagef("%v", err)
 	}
+	// The live path's API settings, read as the upserter reads them.
+	var ucfg upsert.Config
+	if err := cli.LoadEnv(&ucfg); err != nil {
+		return true, err
+	}
+	for name, v := range map[string]float64{"SF_API_BUDGET": ucfg.APIBudget, "SF_API_USAGE_PAUSE_AT": ucfg.UsagePauseAt} {
+		if v <= 0 || v > 1 {
+			return true, cli.Usagef("%s=%g: want a share of the daily API allocation in (0, 1]", name, v)
+		}
+	}
+	share, setting := bulkBudgetShare(ucfg)
 	client, err := salesforce.New(ctx, env.Config())
 	if err != nil {
 		return true, fmt.Errorf("salesforce: %w", err)
@@ -93,6 +107,7 @@ func (f *bulkFlags) maybeBulk(ctx context.Context, s *session, in *cli.Invocatio
 	defer client.Close()
 	res, err := s.ops.BulkBackfill(ctx, BulkBackfillOptions{Segment: o.Segment, Ticket: o.Ticket, Since: o.Since, SinceSeq: o.SinceSeq,
 		SF: client, Resolver: conflict.NewResolver(client, pol, nil),
+		APIBudget: share, APIBudgetSetting: setting, BudgetWait: f.budgetWait, LimitCheckInterval: ucfg.LimitCheckInterval,
 		Progress: func(r BulkBackfillResult) { WriteBulkProgress(stderr, r) }})
 	if in.JSON {
 		if jerr := writeJSON(stdout, res); jerr != nil {
@@ -104,8 +119,23 @@ func (f *bulkFlags) maybeBulk(ctx context.Context, s *session, in *cli.Invocatio
 	return true, err
 }
 
+// bulkBudgetShare is the threshold of the bulk backfill's API gate: the
+// fleet's share of the allocation (SF_API_BUDGET) or the live path's pause
+// threshold (SF_API_USAGE_PAUSE_AT), whichever is lower, and the setting
+// it came from.
+func bulkBudgetShare(c upsert.Config) (float64, string) {
+	if c.APIBudget > 0 && c.APIBudget < c.UsagePauseAt {
+		return c.APIBudget, fmt.Sprintf("SF_API_BUDGET=%g", c.APIBudget)
+	}
+	return c.UsagePauseAt, fmt.Sprintf("SF_API_USAGE_PAUSE_AT=%g", c.UsagePauseAt)
+}
+
 // WriteBulkProgress prints one progress line.
 func WriteBulkProgress(w io.Writer, r BulkBackfillResult) {
+	if r.Paused != "" {
+		fmt.Fprintf(w, "bulk backfill %s/%s: paused: %s\n", r.Segment, r.Ticket, r.Paused)
+		return
+	}
 	fmt.Fprintf(w, "bulk backfill %s/%s: %s: %d contacts, %d to write, %d uploaded, job %s, %d processed, %d failed, %d API calls, %s\n",
 		r.Segment, r.Ticket, r.Phase, r.Contacts, r.Contacts-r.AlreadyApplied, r.Uploaded, orDash(r.JobState), r.Processed, r.Failed,
 		r.APICalls, r.Elapsed.Round(time.Millisecond))
@@ -118,6 +148,9 @@ func WriteBulkBackfill(w io.Writer, r BulkBackfillResult) {
 	fmt.Fprintf(w, "applied %d, conflicts %d (held %d), stale %d, dead-lettered %d, retried through Collections %d\n",
 		r.Applied, r.Conflicts, r.Held, r.Stale, r.DeadLettered, r.Retried)
 	fmt.Fprintf(w, "Salesforce API calls: %d; elapsed %s\n", r.APICalls, r.Elapsed.Round(time.Millisecond))
+	if r.Stopped != "" {
+		fmt.Fprintf(w, "stopped at the API budget: %s\n", r.Stopped)
+	}
 }
 
 func orDash(s string) string {

@@ -20,7 +20,7 @@ func backfillCommand() *cli.Command {
 		Writes:  true,
 		Help: `syncctl backfill --segment S --ticket T [--since RFC3339 | --since-seq N] [--rate N] [--dry-run] [--json]
 syncctl backfill --segment S --ticket T --from-file FILE [--rate N] [--dry-run] [--json]
-syncctl backfill --segment S --ticket T --bulk [--since RFC3339 | --since-seq N] [--json]
+syncctl backfill --segment S --ticket T --bulk [--since RFC3339 | --since-seq N] [--budget-wait D] [--json]
 
 Re-drives one segment through the upserters.
 
@@ -46,7 +46,11 @@ contact's newest state, contacts whose state is already applied are skipped,
 and the rest are upserted in one job; results settle as on the live path
 (state, conflicts by SYNC_POLICY, DLQ, transient rows through Collections).
 The job id is kept under the ticket: run the same command again after a kill
-and it re-attaches to its job. Needs the SF_* settings; prints API calls used.`,
+and it re-attaches to its job. Needs the SF_* settings; prints API calls used.
+Every step that writes waits at the live path's API gate: at SF_API_BUDGET or
+SF_API_USAGE_PAUSE_AT of the daily allocation (the lower), it waits up to
+--budget-wait for /limits to show room (every SF_LIMIT_CHECK_INTERVAL), then
+stops with exit 3; the same command later resumes it.`,
 		Setup: func(fs *flag.FlagSet) cli.Action {
 			n := addNATSFlags(fs)
 			var o BackfillOptions
