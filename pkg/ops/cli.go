@@ -32,6 +32,7 @@ func Program() *cli.Program {
 			dlqPurgeCommand(),
 			eraseCommand(),
 			backfillCommand(),
+			traceCommand(),
 		},
 		Footer: `Environment (flags win):
   NATS_URL     NATS server URL(s), comma-separated (--nats)

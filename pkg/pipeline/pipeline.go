@@ -141,6 +141,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
+	defer sf.Close()
 	calls0 := sf.APICalls()
 
 	// Input (generated data may seed the emulator with colliding contacts).
