@@ -83,7 +83,7 @@ func TestDecideMultipleExternalIDMatches(t *testing.T) {
 		r := NewResolver(nil, Config{DefaultPolicy: p}, nil)
 		pe := &pending{ref: Refusal{
 			Delta: delta.Delta{ExternalID: "MC_9", Fields: map[string]any{"Email": "a@x.com"}},
-			Err: salesforce.RecordError{StatusCode: CodeDuplicateExternalID,
+			Err: salesforce.RecordError{StatusCode: salesforce.CodeDuplicateExternalID,
 				Message: "External Contact ID: more than one record found for external id field: [003000000000002AAA, 003000000000001AAA]"},
 		}}
 		ex, d := r.decide(p, pe, []Existing{{ID: "003X"}})
@@ -102,7 +102,7 @@ func TestDecideMatchRecordsOnly(t *testing.T) {
 	r := NewResolver(nil, Config{DefaultPolicy: Email}, nil)
 	pe := &pending{email: "a@x.com", ref: Refusal{
 		Delta: delta.Delta{ExternalID: "MC_9"},
-		Err: salesforce.RecordError{StatusCode: CodeDuplicatesDetected, DuplicateResult: &salesforce.DuplicateResult{
+		Err: salesforce.RecordError{StatusCode: salesforce.CodeDuplicatesDetected, DuplicateResult: &salesforce.DuplicateResult{
 			AllowSave: true,
 			MatchResults: []salesforce.MatchResult{{MatchRecords: []salesforce.MatchRecord{
 				{Record: salesforce.Record{"Id": "003000000000001AAA"}}}}},

@@ -15,14 +15,6 @@ import (
 	"github.com/contactsync/contactsync/pkg/salesforce"
 )
 
-// Salesforce per-record status codes the resolver branches on.
-const (
-	CodeDuplicatesDetected  = "DUPLICATES_DETECTED"
-	CodeDuplicateExternalID = "DUPLICATE_EXTERNAL_ID"
-	codeDuplicateValue      = "DUPLICATE_VALUE"
-	codeEntityIsDeleted     = "ENTITY_IS_DELETED"
-)
-
 // Outcome actions, one per refusal.
 const (
 	ActionAdopted    = "adopted"     // contact updated by Id and linked to the external ID
@@ -186,7 +178,7 @@ func (r *Resolver) Resolve(ctx context.Context, refusals []Refusal) ([]Outcome, 
 		}
 		p := &pending{ref: ref, segment: ref.Delta.Segment, policy: policy, email: emailOf(ref.Delta)}
 		ps[i] = p
-		if ref.Err.StatusCode != CodeDuplicateExternalID && p.email != "" && !seen[p.email] {
+		if ref.Err.StatusCode != salesforce.CodeDuplicateExternalID && p.email != "" && !seen[p.email] {
 			seen[p.email] = true
 			emails = append(emails, p.email)
 		}
@@ -288,7 +280,7 @@ func (r *Resolver) Resolve(ctx context.Context, refusals []Refusal) ([]Outcome, 
 func (r *Resolver) decide(policy Policy, p *pending, found []Existing) ([]Existing, Decision) {
 	x := p.ref.Delta.ExternalID
 	dr := p.ref.Err.DuplicateResult
-	if p.ref.Err.StatusCode == CodeDuplicateExternalID {
+	if p.ref.Err.StatusCode == salesforce.CodeDuplicateExternalID {
 		var ex []Existing
 		for _, id := range externalIDMatches(p.ref.Err.Message) {
 			ex = append(ex, Existing{ID: id, ExternalID: x})
@@ -333,7 +325,7 @@ func (r *Resolver) settleUpdate(p *pending, res salesforce.SaveResult) Outcome {
 	}
 	e := firstError(res)
 	switch {
-	case e.StatusCode == codeDuplicateValue:
+	case e.StatusCode == salesforce.CodeDuplicateValue:
 		// The external ID already sits on another contact: the email belongs
 		// to one contact and the external ID to another. A steward decides.
 		ex := slices.Clone(p.existing)
@@ -342,10 +334,10 @@ func (r *Resolver) settleUpdate(p *pending, res salesforce.SaveResult) Outcome {
 		}
 		p.existing = ex
 		return Outcome{Action: ActionHeld, Event: r.event(p.segment, p.policy, KindEmailConflict, p)}
-	case e.StatusCode == CodeDuplicatesDetected:
+	case e.StatusCode == salesforce.CodeDuplicatesDetected:
 		// The rule also covers edits by this user (no exemption).
 		return Outcome{Action: ActionHeld, Event: r.event(p.segment, p.policy, KindBlockedByRule, p)}
-	case e.StatusCode == codeEntityIsDeleted || transient(e.StatusCode):
+	case e.StatusCode == salesforce.CodeEntityIsDeleted || transient(e.StatusCode):
 		return Outcome{Action: ActionRetry, Err: recordErr(e)}
 	}
 	return Outcome{Action: ActionDeadLetter, Err: recordErr(e)}
@@ -357,7 +349,7 @@ func (r *Resolver) settleSave(p *pending, res salesforce.SaveResult) Outcome {
 	}
 	e := firstError(res)
 	switch {
-	case e.StatusCode == CodeDuplicatesDetected:
+	case e.StatusCode == salesforce.CodeDuplicatesDetected:
 		// allowSave cannot override a Block action.
 		return Outcome{Action: ActionHeld, Event: r.event(p.segment, p.policy, KindBlockedByRule, p)}
 	case transient(e.StatusCode):
@@ -452,7 +444,7 @@ func sameID(a, b string) bool {
 
 func firstError(res salesforce.SaveResult) salesforce.RecordError {
 	if len(res.Errors) == 0 {
-		return salesforce.RecordError{StatusCode: "UNKNOWN_ERROR", Message: "record failed without an error"}
+		return salesforce.RecordError{StatusCode: salesforce.CodeUnknownError, Message: "record failed without an error"}
 	}
 	return res.Errors[0]
 }

@@ -81,7 +81,7 @@ func (e *env) upsert(t *testing.T, ds []delta.Delta) ([]conflict.Refusal, int) {
 			t.Fatalf("record %d failed without an error", i)
 		}
 		switch code := r.Errors[0].StatusCode; code {
-		case conflict.CodeDuplicatesDetected, conflict.CodeDuplicateExternalID:
+		case salesforce.CodeDuplicatesDetected, salesforce.CodeDuplicateExternalID:
 			refusals = append(refusals, conflict.Refusal{Delta: ds[i], Err: r.Errors[0]})
 		default:
 			t.Fatalf("record %d: unexpected %s: %s", i, code, r.Errors[0].Message)

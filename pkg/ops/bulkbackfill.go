@@ -494,9 +494,9 @@ func (b *bulkBackfill) settle(ctx context.Context, ws []*bulkWrite, recs []sales
 // "" (settled here: stale or dead-lettered).
 func (b *bulkBackfill) decide(ctx context.Context, w *bulkWrite, e salesforce.RecordError) (string, error) {
 	switch {
-	case e.StatusCode == conflict.CodeDuplicatesDetected || e.StatusCode == conflict.CodeDuplicateExternalID:
+	case e.StatusCode == salesforce.CodeDuplicatesDetected || e.StatusCode == salesforce.CodeDuplicateExternalID:
 		return "refused", nil
-	case e.StatusCode == "FIELD_CUSTOM_VALIDATION_EXCEPTION" && slices.ContainsFunc(e.Fields, func(f string) bool { return strings.EqualFold(f, b.opts.VersionField) }):
+	case e.StatusCode == salesforce.CodeFieldCustomValidationException && slices.ContainsFunc(e.Fields, func(f string) bool { return strings.EqualFold(f, b.opts.VersionField) }):
 		b.res.Stale++
 		return "", nil
 	case e.Class() == salesforce.ClassTransient || e.Class() == salesforce.ClassLimit || e.Class() == salesforce.ClassSession:
@@ -606,7 +606,7 @@ func (b *bulkBackfill) collections(ctx context.Context, ws []*bulkWrite, recs []
 				}
 				continue
 			}
-			e := salesforce.RecordError{StatusCode: "UNKNOWN_ERROR", Message: "record failed without an error"}
+			e := salesforce.RecordError{StatusCode: salesforce.CodeUnknownError, Message: "record failed without an error"}
 			if len(r.Errors) > 0 {
 				e = r.Errors[0]
 			}

@@ -173,10 +173,10 @@ func deleteAll(ctx context.Context, sf EraseSalesforce, idList []string) error {
 		return fmt.Errorf("delete in Salesforce: %w", err)
 	}
 	for i, r := range res {
-		if r.Success || len(r.Errors) > 0 && r.Errors[0].StatusCode == "ENTITY_IS_DELETED" {
+		if r.Success || len(r.Errors) > 0 && r.Errors[0].StatusCode == salesforce.CodeEntityIsDeleted {
 			continue
 		}
-		e := salesforce.RecordError{StatusCode: "UNKNOWN_ERROR"}
+		e := salesforce.RecordError{StatusCode: salesforce.CodeUnknownError}
 		if len(r.Errors) > 0 {
 			e = r.Errors[0]
 		}

@@ -263,14 +263,14 @@ func (a *Applier) write(ctx context.Context, p Plan) string {
 	if res[0].Success {
 		return ""
 	}
-	e := salesforce.RecordError{StatusCode: "UNKNOWN_ERROR"}
+	e := salesforce.RecordError{StatusCode: salesforce.CodeUnknownError}
 	if len(res[0].Errors) > 0 {
 		e = res[0].Errors[0]
 	}
 	switch {
-	case e.StatusCode == "FIELD_CUSTOM_VALIDATION_EXCEPTION" && slices.ContainsFunc(e.Fields, func(f string) bool { return strings.EqualFold(f, a.VersionField) }):
+	case e.StatusCode == salesforce.CodeFieldCustomValidationException && slices.ContainsFunc(e.Fields, func(f string) bool { return strings.EqualFold(f, a.VersionField) }):
 		return "the contact has since received a newer delta than this one (version " + strconv.FormatInt(p.Delta.Version, 10) + "); nothing was rolled back. Choose Discard_Incoming"
-	case e.StatusCode == "ENTITY_IS_DELETED" || e.StatusCode == "INVALID_CROSS_REFERENCE_KEY" || e.StatusCode == "NOT_FOUND":
+	case e.StatusCode == salesforce.CodeEntityIsDeleted || e.StatusCode == salesforce.CodeInvalidCrossReferenceKey || e.StatusCode == salesforce.CodeNotFound:
 		return "the existing contact is gone (deleted or merged away); choose Keep_Both or Reprocess"
 	}
 	return e.StatusCode + ": " + telemetry.MaskEmails(e.Message)

@@ -334,7 +334,7 @@ func (r *Reconciler) process(ctx context.Context, msgs []jetstream.Msg) Report {
 			}
 			continue
 		}
-		e := salesforce.RecordError{StatusCode: "UNKNOWN_ERROR", Message: "record failed without an error"}
+		e := salesforce.RecordError{StatusCode: salesforce.CodeUnknownError, Message: "record failed without an error"}
 		if len(sr.Errors) > 0 {
 			e = sr.Errors[0]
 		}

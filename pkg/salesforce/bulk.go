@@ -151,7 +151,7 @@ func (c *Client) setJobState(ctx context.Context, kind, id, state string) (BulkJ
 		// A replayed close whose first answer was lost finds the job
 		// already past Open: that is success.
 		var ae *APIError
-		if errors.As(err, &ae) && ae.ErrorCode == "INVALIDJOBSTATE" {
+		if errors.As(err, &ae) && ae.ErrorCode == CodeInvalidJobState {
 			if cur, gerr := c.BulkJobInfo(ctx, kind, id); gerr == nil && (state == JobUploadComplete && cur.State != JobOpen || state == JobAborted && cur.State == JobAborted) {
 				return cur, nil
 			}

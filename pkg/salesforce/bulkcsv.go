@@ -226,7 +226,7 @@ func quoteCell(s string) string {
 func ParseBulkError(s string) RecordError {
 	code, rest, ok := strings.Cut(s, ":")
 	if !ok {
-		return RecordError{StatusCode: "UNKNOWN_EXCEPTION", Message: s}
+		return RecordError{StatusCode: CodeUnknownException, Message: s}
 	}
 	e := RecordError{StatusCode: code, Message: rest}
 	if i := strings.LastIndexByte(rest, ':'); i >= 0 {

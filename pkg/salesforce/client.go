@@ -208,7 +208,7 @@ func (c *Client) try(ctx context.Context, cl call, body []byte) (*response, erro
 	}
 	resp, err := c.send(ctx, cl, body, s)
 	if err == nil && resp.status == http.StatusUnauthorized {
-		if ae := parseError(resp.status, resp.header.Get("Content-Type"), resp.body); ae.ErrorCode == codeSessionInvalid || ae.ErrorCode == "" {
+		if ae := parseError(resp.status, resp.header.Get("Content-Type"), resp.body); ae.ErrorCode == CodeInvalidSessionID || ae.ErrorCode == "" {
 			c.log.Debug("salesforce: session refused, fetching a new token", zap.String("path", cl.path))
 			if s, err = c.auth.refresh(ctx, s); err != nil {
 				return nil, err, ctx.Err() == nil && ClassOf(err) == ClassTransient
@@ -239,7 +239,7 @@ func (c *Client) try(ctx context.Context, cl call, body []byte) (*response, erro
 // 500, 504 and lost responses prove nothing: the write may have happened.
 func refused(ae *APIError) bool {
 	switch {
-	case ae.ErrorCode == codeLockRow, ae.ErrorCode == codeUnavailable:
+	case ae.ErrorCode == CodeUnableToLockRow, ae.ErrorCode == CodeServerUnavailable:
 		return true
 	case ae.StatusCode == http.StatusServiceUnavailable, ae.StatusCode == http.StatusTooManyRequests:
 		return true

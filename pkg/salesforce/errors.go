@@ -55,7 +55,7 @@ func (e *APIError) Error() string {
 
 // Is reports whether target is ErrRequestLimit and e is a REQUEST_LIMIT_EXCEEDED.
 func (e *APIError) Is(target error) bool {
-	return target == ErrRequestLimit && e.ErrorCode == codeRequestLimit
+	return target == ErrRequestLimit && e.ErrorCode == CodeRequestLimitExceeded
 }
 
 // Class returns Classify(e.ErrorCode, e.StatusCode).
@@ -275,50 +275,43 @@ func (c Class) String() string {
 	return fmt.Sprintf("Class(%d)", int(c))
 }
 
-const (
-	codeSessionInvalid = "INVALID_SESSION_ID"
-	codeRequestLimit   = "REQUEST_LIMIT_EXCEEDED"
-	codeLockRow        = "UNABLE_TO_LOCK_ROW"
-	codeUnavailable    = "SERVER_UNAVAILABLE"
-)
-
 // codeClass is the classification table, keyed by errorCode (REST
 // "errorCode" or per-record "statusCode"). It lists every code of the
 // reference error catalogue; codes not listed fall back to the HTTP status.
 var codeClass = map[string]Class{
 	// re-authenticate
-	codeSessionInvalid: ClassSession,
+	CodeInvalidSessionID: ClassSession,
 	// limits: daily allocation and the long-running concurrency ceiling alike
-	codeRequestLimit: ClassLimit,
+	CodeRequestLimitExceeded: ClassLimit,
 	// transient
-	codeLockRow:     ClassTransient,
-	codeUnavailable: ClassTransient,
-	"QUERY_TIMEOUT": ClassTransient,
+	CodeUnableToLockRow:   ClassTransient,
+	CodeServerUnavailable: ClassTransient,
+	CodeQueryTimeout:      ClassTransient,
 	// innocent rows of an allOrNone request or a halted composite: the row
 	// itself was fine and succeeds once the offending row is out.
-	"ALL_OR_NONE_OPERATION_ROLLED_BACK": ClassTransient,
-	"PROCESSING_HALTED":                 ClassTransient,
+	CodeAllOrNoneOperationRolledBack: ClassTransient,
+	CodeProcessingHalted:             ClassTransient,
 	// policy outcomes
-	"DUPLICATES_DETECTED":   ClassDuplicate,
-	"DUPLICATE_VALUE":       ClassDuplicate,
-	"DUPLICATE_EXTERNAL_ID": ClassMultipleMatch,
+	CodeDuplicatesDetected:  ClassDuplicate,
+	CodeDuplicateValue:      ClassDuplicate,
+	CodeDuplicateExternalID: ClassMultipleMatch,
 	// permanent, whatever the status says
-	"INVALID_FIELD":                     ClassPermanent,
-	"REQUIRED_FIELD_MISSING":            ClassPermanent,
-	"STRING_TOO_LONG":                   ClassPermanent,
-	"INVALID_EMAIL_ADDRESS":             ClassPermanent,
-	"FIELD_CUSTOM_VALIDATION_EXCEPTION": ClassPermanent,
-	"MALFORMED_ID":                      ClassPermanent,
-	"MALFORMED_QUERY":                   ClassPermanent,
-	"NOT_FOUND":                         ClassPermanent,
-	"INVALID_TYPE":                      ClassPermanent,
-	"JSON_PARSER_ERROR":                 ClassPermanent,
-	"API_DISABLED_FOR_ORG":              ClassPermanent,
-	"METHOD_NOT_ALLOWED":                ClassPermanent,
-	"INVALID_FIELD_FOR_INSERT_UPDATE":   ClassPermanent,
-	"INVALID_CROSS_REFERENCE_KEY":       ClassPermanent,
-	"ENTITY_IS_DELETED":                 ClassPermanent,
-	"QUERY_TOO_COMPLICATED":             ClassPermanent,
+	CodeInvalidField:                   ClassPermanent,
+	CodeRequiredFieldMissing:           ClassPermanent,
+	CodeStringTooLong:                  ClassPermanent,
+	CodeInvalidEmailAddress:            ClassPermanent,
+	CodeFieldCustomValidationException: ClassPermanent,
+	CodeMalformedID:                    ClassPermanent,
+	CodeMalformedQuery:                 ClassPermanent,
+	CodeNotFound:                       ClassPermanent,
+	CodeInvalidType:                    ClassPermanent,
+	CodeJSONParserError:                ClassPermanent,
+	CodeAPIDisabledForOrg:              ClassPermanent,
+	CodeMethodNotAllowed:               ClassPermanent,
+	CodeInvalidFieldForInsertUpdate:    ClassPermanent,
+	CodeInvalidCrossReferenceKey:       ClassPermanent,
+	CodeEntityIsDeleted:                ClassPermanent,
+	CodeQueryTooComplicated:            ClassPermanent,
 }
 
 // Classify maps a Salesforce error to a Class: by errorCode first (REST

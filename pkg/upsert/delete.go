@@ -176,12 +176,12 @@ func (b *batchRun) deleteOnce(ctx context.Context, sf deleter, ws []*write) ([]*
 			b.deleted(w)
 			continue
 		}
-		e := salesforce.RecordError{StatusCode: "UNKNOWN_ERROR", Message: "record failed without an error"}
+		e := salesforce.RecordError{StatusCode: salesforce.CodeUnknownError, Message: "record failed without an error"}
 		if len(r.Errors) > 0 {
 			e = r.Errors[0]
 		}
 		switch {
-		case e.StatusCode == "ENTITY_IS_DELETED" || e.StatusCode == "INVALID_CROSS_REFERENCE_KEY":
+		case e.StatusCode == salesforce.CodeEntityIsDeleted || e.StatusCode == salesforce.CodeInvalidCrossReferenceKey:
 			b.deleted(w) // gone already (deleted in Salesforce, or merged away)
 		case isTransient(salesforce.Classify(e.StatusCode, 0)):
 			w.lastErr = e.StatusCode + ": " + e.Message

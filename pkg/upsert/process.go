@@ -385,12 +385,12 @@ func (b *batchRun) attempt(ctx context.Context, ws []*write) ([]*write, error) {
 			b.applied(w, o, r.ID)
 			continue
 		}
-		e := salesforce.RecordError{StatusCode: "UNKNOWN_ERROR", Message: "record failed without an error"}
+		e := salesforce.RecordError{StatusCode: salesforce.CodeUnknownError, Message: "record failed without an error"}
 		if len(r.Errors) > 0 {
 			e = r.Errors[0]
 		}
 		switch {
-		case e.StatusCode == "DUPLICATES_DETECTED" || e.StatusCode == "DUPLICATE_EXTERNAL_ID":
+		case e.StatusCode == salesforce.CodeDuplicatesDetected || e.StatusCode == salesforce.CodeDuplicateExternalID:
 			d := w.newest.delta
 			d.Fields = w.fields
 			refused = append(refused, w)
@@ -513,7 +513,7 @@ func (b *batchRun) leavePending(w *write) {
 // rule's errorDisplayField names the version field. The error message is
 // not matched, so an org may word (or translate) it as it likes.
 func (u *Upserter) versionRefusal(code string, fields []string) bool {
-	if u.cfg.VersionField == "" || code != "FIELD_CUSTOM_VALIDATION_EXCEPTION" {
+	if u.cfg.VersionField == "" || code != salesforce.CodeFieldCustomValidationException {
 		return false
 	}
 	for _, f := range fields {

@@ -210,7 +210,7 @@ func (u *Upserter) checkVersionField(ctx context.Context) error {
 	}
 	_, err := u.d.Salesforce.QueryAll(ctx, "SELECT "+f+" FROM "+u.cfg.Object+" LIMIT 1")
 	var ae *salesforce.APIError
-	if errors.As(err, &ae) && ae.ErrorCode == "INVALID_FIELD" {
+	if errors.As(err, &ae) && ae.ErrorCode == salesforce.CodeInvalidField {
 		return fmt.Errorf("upsert: %s has no field %s (SYNC_VERSION_FIELD): deploy deployments/salesforce "+
 			"(the field and its Sync_Version_Monotonic validation rule), or set SYNC_VERSION_FIELD=none to write without the version guard", u.cfg.Object, f)
 	}
