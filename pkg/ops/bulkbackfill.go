@@ -218,26 +218,24 @@ func (b *bulkBackfill) run(ctx context.Context) error {
 	for i, w := range writes {
 		recs[i] = b.record(w)
 	}
-	enc := salesforce.NewBulkEncoder(fields)
-	if b.opts.MaxUploadBytes > 0 {
-		enc.MaxBytes = b.opts.MaxUploadBytes
-	}
 	outs := make([]salesforce.BulkOutcome, len(recs))
-	for i, r := range recs {
-		if err := enc.Add(r); err != nil {
-			outs[i].Rejected = err
-		}
+	all := make([]int, len(recs))
+	for i := range all {
+		all[i] = i
 	}
-	chunks := enc.Chunks()
-	all := salesforce.BulkChunk{}
-	for _, ch := range chunks {
-		all.Rows = append(all.Rows, ch.Rows...)
-	}
-	res, jobErr := b.jobs(ctx, chunks)
+	chunks := b.encode(fields, recs, all, outs)
+	res, reattached, jobErr := b.jobs(ctx, chunks)
 	if res == nil {
 		return jobErr
 	}
-	b.res.Unmatched = salesforce.MatchIngestResults(fields, recs, all, res, outs)
+	b.res.Unmatched = salesforce.MatchIngestResults(fields, recs, joinChunks(chunks), res, outs)
+	if reattached && jobErr == nil {
+		// Rows no attached job holds (a kill between jobs, or before an
+		// upload was closed) go up in new jobs, not row by row.
+		if err := b.uncovered(ctx, fields, recs, outs); err != nil {
+			return err
+		}
+	}
 	b.progress("settling")
 	if err := b.settle(ctx, writes, recs, outs); err != nil {
 		return errors.Join(jobErr, err)
@@ -246,6 +244,63 @@ func (b *bulkBackfill) run(ctx context.Context) error {
 		return errors.Join(jobErr, err)
 	}
 	return jobErr
+}
+
+// encode renders recs[idx] as upload chunks whose Rows index recs; a
+// record that cannot be encoded is marked Rejected in outs.
+func (b *bulkBackfill) encode(fields []string, recs []salesforce.Record, idx []int, outs []salesforce.BulkOutcome) []salesforce.BulkChunk {
+	enc := salesforce.NewBulkEncoder(fields)
+	if b.opts.MaxUploadBytes > 0 {
+		enc.MaxBytes = b.opts.MaxUploadBytes
+	}
+	for _, i := range idx {
+		if err := enc.Add(recs[i]); err != nil {
+			outs[i].Rejected = err
+		}
+	}
+	chunks := enc.Chunks()
+	for c := range chunks {
+		for k, r := range chunks[c].Rows {
+			chunks[c].Rows[k] = idx[r]
+		}
+	}
+	return chunks
+}
+
+func joinChunks(chunks []salesforce.BulkChunk) salesforce.BulkChunk {
+	var all salesforce.BulkChunk
+	for _, ch := range chunks {
+		all.Rows = append(all.Rows, ch.Rows...)
+	}
+	return all
+}
+
+// uncovered uploads, in new jobs, the rows no re-attached job returned.
+func (b *bulkBackfill) uncovered(ctx context.Context, fields []string, recs []salesforce.Record, outs []salesforce.BulkOutcome) error {
+	var idx []int
+	for i, o := range outs {
+		if o.Unprocessed && o.Rejected == nil {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) == 0 {
+		return nil
+	}
+	b.o.log.Info("bulk backfill: uploading rows the re-attached jobs did not hold", zap.Int("rows", len(idx)))
+	chunks := b.encode(fields, recs, idx, outs)
+	ids, err := b.upload(ctx, chunks)
+	if err != nil {
+		return err
+	}
+	res, err := b.collect(ctx, ids, false)
+	if res == nil {
+		return err
+	}
+	for _, i := range idx {
+		outs[i].Unprocessed = false
+	}
+	b.res.Unmatched += salesforce.MatchIngestResults(fields, recs, joinChunks(chunks), res, outs)
+	return err
 }
 
 // fold reads the segment's history and folds it per contact, newest
@@ -358,43 +413,57 @@ func (b *bulkBackfill) saveResume(ctx context.Context, r bulkResume) error {
 	return nil
 }
 
-// jobs runs (or re-attaches to) the upload's jobs and returns their
-// results together. A job that ended Failed or Aborted is in the returned
-// error; its unattempted rows come back unprocessed.
-func (b *bulkBackfill) jobs(ctx context.Context, chunks []salesforce.BulkChunk) (*salesforce.IngestResults, error) {
+// jobs runs the upload's jobs, or re-attaches to those a killed or stopped
+// run recorded under the ticket, and returns their results together (a
+// re-attached run uploads nothing here: see uncovered). A job that ended
+// Failed or Aborted is in the returned error; its unattempted rows come
+// back unprocessed.
+func (b *bulkBackfill) jobs(ctx context.Context, chunks []salesforce.BulkChunk) (*salesforce.IngestResults, bool, error) {
 	rs, _, err := b.loadResume(ctx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if rs.Done {
-		return nil, fmt.Errorf("%w: ticket %s already finished a bulk backfill of segment %s (jobs %s); use a new --ticket to run again",
+		return nil, false, fmt.Errorf("%w: ticket %s already finished a bulk backfill of segment %s (jobs %s); use a new --ticket to run again",
 			ErrInvalid, b.opts.Ticket, b.opts.Segment, strings.Join(rs.Jobs, ", "))
 	}
+	if len(rs.Jobs) == 0 {
+		ids, err := b.upload(ctx, chunks)
+		if err != nil {
+			return nil, false, err
+		}
+		res, err := b.collect(ctx, ids, false)
+		return res, false, err
+	}
+	// Re-attach: a job still Open never got its upload closed; abort it
+	// (its rows go up again with the others no job holds).
+	b.res.Reattached = true
+	b.res.Jobs = slices.Clone(rs.Jobs)
+	var ids, open []string
+	for _, id := range rs.Jobs {
+		j, err := b.opts.SF.WaitBulkJob(ctx, "ingest", id, salesforce.BulkOptions{Wait: time.Nanosecond})
+		if err == nil || j.State != salesforce.JobOpen {
+			ids = append(ids, id)
+			continue
+		}
+		open = append(open, id)
+		if _, err := b.opts.SF.AbortJob(ctx, "ingest", id); err != nil {
+			return nil, true, err
+		}
+	}
+	if len(open) > 0 {
+		b.o.log.Info("bulk backfill: aborted jobs a kill left open", zap.Strings("aborted", open))
+	}
+	res, err := b.collect(ctx, ids, true)
+	return res, true, err
+}
+
+// upload creates one job per chunk, recording each id under the ticket
+// before its upload (a kill from there on re-attaches), and closes it.
+func (b *bulkBackfill) upload(ctx context.Context, chunks []salesforce.BulkChunk) ([]string, error) {
 	sf := b.opts.SF
 	spec := salesforce.IngestSpec{Object: b.opts.Object, Operation: "upsert", ExternalIDField: b.opts.ExternalIDField}
 	var ids []string
-	if len(rs.Jobs) > 0 {
-		// Re-attach: jobs still Open never got their upload closed; abort
-		// them and upload those rows again in new jobs.
-		b.res.Reattached = true
-		var open []string
-		for _, id := range rs.Jobs {
-			j, err := sf.WaitBulkJob(ctx, "ingest", id, salesforce.BulkOptions{Wait: time.Nanosecond})
-			if err == nil || j.State != salesforce.JobOpen {
-				ids = append(ids, id)
-				continue
-			}
-			open = append(open, id)
-			if _, err := sf.AbortJob(ctx, "ingest", id); err != nil {
-				return nil, err
-			}
-		}
-		if len(open) == 0 {
-			chunks = nil
-		} else {
-			b.o.log.Info("bulk backfill: re-uploading after a kill before close", zap.Strings("aborted", open))
-		}
-	}
 	for _, ch := range chunks {
 		if err := b.admit(ctx, "creating a Bulk job"); err != nil {
 			return nil, err
@@ -404,9 +473,8 @@ func (b *bulkBackfill) jobs(ctx context.Context, chunks []salesforce.BulkChunk) 
 			return nil, b.limited("creating a Bulk job", err)
 		}
 		ids = append(ids, j.ID)
-		b.res.Jobs = slices.Clone(ids)
-		// Recorded before the upload: a kill from here on re-attaches.
-		if err := b.saveResume(ctx, bulkResume{Jobs: ids}); err != nil {
+		b.res.Jobs = append(b.res.Jobs, j.ID)
+		if err := b.saveResume(ctx, bulkResume{Jobs: b.res.Jobs}); err != nil {
 			return nil, err
 		}
 		if err := sf.UploadJobData(ctx, j.ID, ch.Data); err != nil {
@@ -418,7 +486,13 @@ func (b *bulkBackfill) jobs(ctx context.Context, chunks []salesforce.BulkChunk) 
 			return nil, b.limited("closing job "+j.ID, err)
 		}
 	}
-	b.res.Jobs = ids
+	return ids, nil
+}
+
+// collect waits for the jobs and returns their results together; attached
+// says they were uploaded by an earlier run (their rows count as uploaded).
+func (b *bulkBackfill) collect(ctx context.Context, ids []string, attached bool) (*salesforce.IngestResults, error) {
+	sf := b.opts.SF
 	all := &salesforce.IngestResults{}
 	var jobErrs []error
 	for _, id := range ids {
@@ -442,7 +516,7 @@ func (b *bulkBackfill) jobs(ctx context.Context, chunks []salesforce.BulkChunk) 
 		if err != nil {
 			return nil, err
 		}
-		if b.res.Reattached {
+		if attached {
 			b.res.Uploaded += len(r.Successful) + len(r.Failed) + len(r.Unprocessed)
 		}
 		all.Successful = append(all.Successful, r.Successful...)

@@ -144,7 +144,7 @@ func snapshot(t *testing.T, f *fixture, srv *sfsim.Server) orgSnapshot {
 }
 
 // startReconciler runs the reconciler against srv until the test ends.
-func startReconciler(t *testing.T, f *fixture, srv *sfsim.Server) {
+func startReconciler(t *testing.T, f *fixture, srv *sfsim.Server) *reconcile.Reconciler {
 	t.Helper()
 	rec, err := reconcile.New(f.js, sfClient(t, srv), reconcile.Config{Linger: 5 * time.Millisecond}, nil)
 	if err != nil {
@@ -158,6 +158,7 @@ func startReconciler(t *testing.T, f *fixture, srv *sfsim.Server) {
 		defer cancel()
 		_ = rec.Stop(ctx)
 	})
+	return rec
 }
 
 // waitFor polls cond until it holds or the fixture's deadline passes.
@@ -172,15 +173,17 @@ func waitFor(t *testing.T, f *fixture, what string, cond func() bool) {
 	}
 }
 
-// conflictsSettled: every conflict event published has been written by the
-// reconciler and acknowledged.
-func conflictsSettled(f *fixture) bool {
+// conflictsSettled: every conflict event published has been written (or
+// dead-lettered) by the reconciler and acknowledged; an event handed back
+// for redelivery does not count.
+func conflictsSettled(t *testing.T, f *fixture, rec *reconcile.Reconciler) bool {
 	c, err := f.js.Consumer(f.ctx, bus.StreamConflicts, "reconciler")
 	if err != nil {
 		return false
 	}
 	info, err := c.Info(f.ctx)
-	return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+	st := rec.Stats()
+	return err == nil && info.NumPending == 0 && info.NumAckPending == 0 && uint64(st.Written+st.DeadLettered) >= f.msgs(t, bus.StreamConflicts)
 }
 
 // collectionsWorld backfills by republishing the history onto CONTACTS
@@ -197,7 +200,7 @@ func collectionsWorld(t *testing.T, policy conflict.Policy) orgSnapshot {
 	if _, err := f.ops.Backfill(f.ctx, BackfillOptions{Segment: "emea", Ticket: "EQ"}); err != nil {
 		t.Fatal(err)
 	}
-	startReconciler(t, f, srv)
+	rec := startReconciler(t, f, srv)
 	sf := sfClient(t, srv)
 	stats := &upsert.Stats{}
 	resolver := conflict.NewResolver(sf, conflict.Config{DefaultPolicy: policy}, nil)
@@ -218,7 +221,7 @@ func collectionsWorld(t *testing.T, policy conflict.Policy) orgSnapshot {
 	}
 	total := int64(f.msgs(t, bus.StreamContacts))
 	waitFor(t, f, "the upserters to settle every delta", func() bool { return stats.Snapshot().Done() >= total })
-	waitFor(t, f, "the reconciler", func() bool { return conflictsSettled(f) })
+	waitFor(t, f, "the reconciler", func() bool { return conflictsSettled(t, f, rec) })
 	return snapshot(t, f, srv)
 }
 
@@ -231,14 +234,14 @@ func bulkWorld(t *testing.T, policy conflict.Policy) (orgSnapshot, BulkBackfillR
 	}
 	t.Cleanup(func() { _ = srv.Close() })
 	equivHistory(t, f, srv)
-	startReconciler(t, f, srv)
+	rec := startReconciler(t, f, srv)
 	c := sfClient(t, srv)
 	res, err := f.ops.BulkBackfill(f.ctx, BulkBackfillOptions{Segment: "emea", Ticket: "EQ", SF: c,
 		Resolver: conflict.NewResolver(c, conflict.Config{DefaultPolicy: policy}, nil), Bulk: testPoll})
 	if err != nil {
 		t.Fatalf("BulkBackfill: %v", err)
 	}
-	waitFor(t, f, "the reconciler", func() bool { return conflictsSettled(f) })
+	waitFor(t, f, "the reconciler", func() bool { return conflictsSettled(t, f, rec) })
 	return snapshot(t, f, srv), res
 }
 

@@ -279,3 +279,47 @@ func TestBulkBackfillReadsStateInBatches(t *testing.T) {
 		t.Fatalf("%d contacts in the org", n)
 	}
 }
+
+// TestBulkBackfillResumesBetweenJobs: killed after the second of several
+// jobs was uploaded but not closed, the rerun keeps the first job, aborts
+// the open one and uploads the rows no job holds in new jobs: every row is
+// processed once by Bulk, none is pushed through Collections.
+func TestBulkBackfillResumesBetweenJobs(t *testing.T) {
+	f := newFixture(t)
+	srv, err := sfsim.New(sfsim.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	history(t, f, srv)
+	c := sfClient(t, srv)
+	opts := BulkBackfillOptions{Segment: "emea", Ticket: "J1", SF: c, Resolver: conflict.NewResolver(c, conflict.Config{}, nil),
+		Bulk: testPoll, MaxUploadBytes: 140}
+	kctx, kill := context.WithCancel(f.ctx)
+	o1 := opts
+	uploads := 0
+	o1.Progress = func(r BulkBackfillResult) {
+		if r.Phase == "uploaded" {
+			if uploads++; uploads == 2 {
+				kill()
+			}
+		}
+	}
+	first, err := f.ops.BulkBackfill(kctx, o1)
+	if err == nil || len(first.Jobs) != 2 {
+		t.Fatalf("killed run: %v, jobs %v", err, first.Jobs)
+	}
+	res, err := f.ops.BulkBackfill(f.ctx, opts)
+	if err != nil {
+		t.Fatalf("resumed: %v", err)
+	}
+	if !res.Reattached || res.Retried != 0 || res.Processed != 4 || res.Unmatched != 0 {
+		t.Fatalf("resumed result %+v: want every row processed once by Bulk, none retried", res)
+	}
+	if res.Applied != 2 || res.Held != 1 || res.DeadLettered != 1 {
+		t.Fatalf("outcomes %+v", res)
+	}
+	if st := srv.Stats().Routes; st["POST /jobs/ingest"] != int64(len(res.Jobs)) || len(res.Jobs) < 3 {
+		t.Fatalf("jobs %v, routes %v", res.Jobs, st)
+	}
+}
