@@ -5,4 +5,4 @@ package main
 
 import "github.com/contactsync/contactsync/pkg/ops"
 
-func main() { ops.Program().Main() }
+func main() { ops.Main() }
