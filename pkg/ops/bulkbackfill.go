@@ -182,7 +182,8 @@ type bulkBackfill struct {
 	start  time.Time
 	calls0 int64
 	kv     jetstream.KeyValue
-	budget *bulkBudget // nil = no API budget gate
+	budget *bulkBudget    // nil = no API budget gate
+	saves  []pendingSave // applied contacts whose state is not saved yet
 }
 
 func (b *bulkBackfill) progress(phase string) {
@@ -237,7 +238,12 @@ func (b *bulkBackfill) run(ctx context.Context) error {
 		}
 	}
 	b.progress("settling")
-	if err := b.settle(ctx, writes, recs, outs); err != nil {
+	err = b.settle(ctx, writes, recs, outs)
+	// What settled before a stop is saved all the same.
+	if ferr := b.flushSaves(ctx); ferr != nil {
+		err = errors.Join(err, ferr)
+	}
+	if err != nil {
 		return errors.Join(jobErr, err)
 	}
 	if err := b.saveResume(ctx, bulkResume{Jobs: b.res.Jobs, Done: true}); err != nil {
@@ -725,15 +731,79 @@ func (b *bulkBackfill) collections(ctx context.Context, ws []*bulkWrite, recs []
 	return nil
 }
 
-// applied saves the contact's state by compare-and-set, unless the state
-// already holds the newest version or a newer one (a live upserter got
-// there first).
-func (b *bulkBackfill) applied(ctx context.Context, w *bulkWrite, id string) error {
-	b.res.Applied++
+// stateSaveWindow is how many state saves go out pipelined before their
+// acks are awaited.
+const stateSaveWindow = 1000
+
+// pendingSave is a contact written to Salesforce whose state is not saved yet.
+type pendingSave struct {
+	w  *bulkWrite
+	id string
+}
+
+func stateValue(id string, v int64) []byte {
 	data, _ := json.Marshal(struct {
 		ID string `json:"id,omitempty"`
 		V  int64  `json:"v"`
-	}{id, w.newest.Version})
+	}{id, v})
+	return data
+}
+
+// applied records a written contact; its state is saved with the next
+// flush (every stateSaveWindow, and when settling ends).
+func (b *bulkBackfill) applied(ctx context.Context, w *bulkWrite, id string) error {
+	b.res.Applied++
+	b.saves = append(b.saves, pendingSave{w, id})
+	if len(b.saves) >= stateSaveWindow {
+		return b.flushSaves(ctx)
+	}
+	return nil
+}
+
+// flushSaves saves the pending states as compare-and-set publishes on the
+// revision each was read at, pipelined (as the upserter saves a batch);
+// a save that fails (the key moved on: a live upserter wrote it) goes
+// through saveState, which keeps a newer version.
+func (b *bulkBackfill) flushSaves(ctx context.Context) error {
+	saves := b.saves
+	b.saves = nil
+	type inflight struct {
+		p pendingSave
+		f jetstream.PubAckFuture
+	}
+	var fs []inflight
+	var again []pendingSave
+	for _, p := range saves {
+		f, err := b.o.js.PublishAsync(stateSubject+p.w.key, stateValue(p.id, p.w.newest.Version),
+			jetstream.WithExpectLastSequencePerSubject(p.w.rev))
+		if err != nil {
+			again = append(again, p)
+			continue
+		}
+		fs = append(fs, inflight{p, f})
+	}
+	for _, x := range fs {
+		select {
+		case <-x.f.Ok():
+		case <-x.f.Err():
+			again = append(again, x.p)
+		case <-ctx.Done():
+			return fmt.Errorf("save contact state: %w", ctx.Err())
+		}
+	}
+	for _, p := range again {
+		if err := b.saveState(ctx, p.w, p.id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// saveState saves one contact's state by compare-and-set, unless the
+// state already holds the newest version or a newer one (a live upserter
+// got there first).
+func (b *bulkBackfill) saveState(ctx context.Context, w *bulkWrite, id string) error {
+	data := stateValue(id, w.newest.Version)
 	rev := w.rev
 	for range 5 {
 		var err error
