@@ -182,7 +182,7 @@ type bulkBackfill struct {
 	start  time.Time
 	calls0 int64
 	kv     jetstream.KeyValue
-	budget *bulkBudget    // nil = no API budget gate
+	budget *bulkBudget   // nil = no API budget gate
 	saves  []pendingSave // applied contacts whose state is not saved yet
 }
 
