@@ -12,7 +12,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -46,8 +48,14 @@ type Config struct {
 	Upsert   upsert.Config
 	Topology bus.Topology
 	Timeout  time.Duration // give up waiting for outcomes after this; default 30m
-	Progress io.Writer     // progress lines (stderr); nil = none
-	Logger   *zap.Logger
+	// ShutdownTimeout is the one deadline for stopping the run: every
+	// upserter drains its in-flight batches in parallel with the others
+	// and with the reconciler, and what is still in flight at the deadline
+	// is cancelled (redelivered by a later run). Each member's own
+	// Upsert.ShutdownTimeout is capped at it. Default 10s.
+	ShutdownTimeout time.Duration
+	Progress        io.Writer // progress lines (stderr); nil = none
+	Logger          *zap.Logger
 	// Latencies, when set, records publish→write latency (benchmarks).
 	Latencies *upsert.Latencies
 }
@@ -58,6 +66,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 30 * time.Minute
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.Upsert.ShutdownTimeout <= 0 || c.Upsert.ShutdownTimeout > c.ShutdownTimeout {
+		c.Upsert.ShutdownTimeout = c.ShutdownTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
@@ -73,6 +87,9 @@ func (c *Config) setDefaults() {
 		c.Upsert.UsagePauseAt = 0.9
 	}
 }
+
+// DefaultShutdownTimeout is Config.ShutdownTimeout's default.
+const DefaultShutdownTimeout = 10 * time.Second
 
 // Run executes one run and returns its summary. The error is for failures
 // to run at all; an incomplete run is a Summary with Gaps.
@@ -152,39 +169,33 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		}
 	}
 
-	// Reconciler.
-	rec, err := reconcile.New(js, sf, reconcile.Config{}, log.Named("reconciler"))
+	// Reconciler and upserter fleet, stopped together by stopAll.
+	var (
+		rec     *reconcile.Reconciler
+		fleet   []*upsert.Upserter
+		conns   []*nats.Conn
+		stopped bool
+	)
+	stopAll := func() Shutdown {
+		if stopped {
+			return Shutdown{}
+		}
+		stopped = true
+		return stopMembers(cfg.ShutdownTimeout, rec, fleet, conns, log)
+	}
+	defer stopAll() // early returns; the normal end stops them before the summary
+	rec, err = reconcile.New(js, sf, reconcile.Config{}, log.Named("reconciler"))
 	if err != nil {
 		return sum, err
 	}
 	if err := rec.Start(ctx); err != nil {
+		rec = nil
 		return sum, err
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = rec.Stop(sctx)
-	}()
 
-	// Upserter fleet.
 	stats := &upsert.Stats{}
 	gate := upsert.NewGate(sf, cfg.Upsert.UsagePauseAt, cfg.Upsert.LimitCheckInterval, log)
 	resolver := conflict.NewResolver(sf, cfg.Conflict, log.Named("conflict"))
-	var fleet []*upsert.Upserter
-	var conns []*nats.Conn
-	// Stop the members together (each finishes its in-flight batches and
-	// its last long poll, so one after another would add up), then close
-	// their connections.
-	defer func() {
-		var wg sync.WaitGroup
-		for _, u := range fleet {
-			wg.Go(u.Stop)
-		}
-		wg.Wait()
-		for _, nc := range conns {
-			nc.Close()
-		}
-	}()
 	for i := 0; i < cfg.Upserters; i++ {
 		unc, err := nats.Connect(natsURL, nats.Name(fmt.Sprintf("contactsync-upserter-%d", i)))
 		if err != nil {
@@ -224,16 +235,66 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	sum.StaleSkipped, sum.Held, sum.DeadLettered = snap.StaleSkipped, snap.Held, snap.DeadLettered
 	sum.Deleted = snap.Deleted
 	sum.Exceptions = rec.Stats().Written
-	sum.APICalls = sf.APICalls() - calls0
 	if paused, why := gate.Paused(); paused {
-		sum.Paused = why
+		// The gate closes on the daily allocation only (usage at
+		// SF_API_USAGE_PAUSE_AT, or REQUEST_LIMIT_EXCEEDED).
+		sum.Paused = "daily API limit reached: " + why
 	}
 	sum.DurationMS = time.Since(start).Milliseconds()
+	sum.Shutdown = stopAll()
+	sum.APICalls = sf.APICalls() - calls0
 	sum.Gaps = sum.Check()
 	if waitErr != nil && !errors.Is(waitErr, errStalled) {
 		sum.Gaps = append(sum.Gaps, waitErr.Error())
 	}
 	return sum, nil
+}
+
+// stopMembers stops the reconciler and every upserter at once under one
+// deadline: each member drains its in-flight batches (capped by its
+// ShutdownTimeout, which setDefaults keeps within the deadline), then the
+// connections close. Stopping them one after another would add their
+// drains up.
+func stopMembers(deadline time.Duration, rec *reconcile.Reconciler, fleet []*upsert.Upserter, conns []*nats.Conn, log *zap.Logger) Shutdown {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	sd := Shutdown{Upserters: len(fleet), Deadline: formatDuration(deadline)}
+	var stoppedN atomic.Int64
+	var wg sync.WaitGroup
+	for _, u := range fleet {
+		wg.Go(func() {
+			u.Stop()
+			stoppedN.Add(1)
+		})
+	}
+	if rec != nil {
+		wg.Go(func() {
+			if err := rec.Stop(ctx); err != nil {
+				log.Warn("reconciler stopped at the shutdown deadline; its pending events are redelivered to the next run", zap.Error(err))
+			}
+			sd.Reconciler = true
+		})
+	}
+	wg.Wait()
+	for _, nc := range conns {
+		nc.Close()
+	}
+	sd.Stopped = int(stoppedN.Load())
+	sd.DurationMS = time.Since(start).Milliseconds()
+	return sd
+}
+
+// formatDuration prints 2s, 1m30s, 10s (no trailing zero units).
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func policyName(p conflict.Policy) conflict.Policy {

@@ -28,6 +28,16 @@ type Summary struct {
 	Salesforce   string   `json:"salesforce"` // "embedded emulator" or the instance URL
 	Paused       string   `json:"paused,omitempty"`
 	Gaps         []string `json:"gaps,omitempty"`
+	Shutdown     Shutdown `json:"shutdown"`
+}
+
+// Shutdown says how the run stopped its members.
+type Shutdown struct {
+	Upserters  int    `json:"upserters"`
+	Stopped    int    `json:"stopped"`    // upserters that finished stopping
+	Reconciler bool   `json:"reconciler"` // the reconciler stopped
+	DurationMS int64  `json:"duration_ms"`
+	Deadline   string `json:"deadline"` // the one deadline they drained under
 }
 
 // Finished is the number of published deltas that reached an outcome.
@@ -79,6 +89,10 @@ func (s Summary) WriteTable(w io.Writer) {
 	tw.Flush()
 	if s.Paused != "" {
 		fmt.Fprintf(w, "writes paused: %s\n", s.Paused)
+	}
+	if sd := s.Shutdown; sd.Upserters > 0 {
+		fmt.Fprintf(w, "shutdown: %d of %d upserters and the reconciler stopped in %.1fs (one deadline: %s)\n",
+			sd.Stopped, sd.Upserters, float64(sd.DurationMS)/1000, sd.Deadline)
 	}
 	for _, g := range s.Gaps {
 		fmt.Fprintf(w, "GAP: %s\n", g)

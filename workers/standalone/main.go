@@ -92,8 +92,10 @@ func setup(fs *flag.FlagSet) cli.Action {
 	upserters := fs.Int("upserters", 4, "upserter fleet members, 1..64 (each with its own NATS connection)")
 	data := fs.String("data", "", "keep the embedded JetStream store in DIR (default: a temp dir, removed)")
 	seed := fs.Uint64("seed", 1, "seed for generated data")
-	var timeout time.Duration
+	var timeout, shutdown time.Duration
 	cli.DurationVar(fs, &timeout, "timeout", 30*time.Minute, "give up waiting for outcomes after this long")
+	cli.DurationVar(fs, &shutdown, "shutdown-timeout", pipeline.DefaultShutdownTimeout,
+		"one deadline for stopping every upserter and the reconciler together (caps SYNC_SHUTDOWN_TIMEOUT)")
 	return func(ctx context.Context, in *cli.Invocation) error {
 		switch {
 		case len(in.Args) > 0:
@@ -112,6 +114,8 @@ func setup(fs *flag.FlagSet) cli.Action {
 			return cli.Usagef("--upserters %d: want 1..64", *upserters)
 		case timeout <= 0:
 			return cli.Usagef("--timeout %s: want > 0", cli.FormatDuration(timeout))
+		case shutdown <= 0:
+			return cli.Usagef("--shutdown-timeout %s: want > 0", cli.FormatDuration(shutdown))
 		}
 		if *data != "" {
 			if err := writableDir(*data); err != nil {
@@ -144,7 +148,7 @@ func setup(fs *flag.FlagSet) cli.Action {
 		sum, err := pipeline.Run(ctx, pipeline.Config{
 			NATSURL: e.NATSURL, DataDir: *data, Upserters: *upserters, Input: *input, Mapping: *mapping, Source: *source,
 			Synth: synth.Options{Contacts: *contacts, Seed: *seed}, SF: e.Env.Config(), Sim: e.Sim.config(), Conflict: policy, Upsert: e.Config,
-			Timeout: timeout, Progress: progress, Logger: log,
+			Timeout: timeout, ShutdownTimeout: shutdown, Progress: progress, Logger: log,
 		})
 		if err != nil {
 			return err
@@ -155,8 +159,10 @@ func setup(fs *flag.FlagSet) cli.Action {
 			sum.WriteTable(in.Stdout)
 		}
 		switch {
+		case len(sum.Gaps) > 0 && sum.Paused != "":
+			return fmt.Errorf("%w: %s; %d deltas wait in CONTACTS (see the summary)", cli.ErrIncomplete, sum.Paused, sum.Published-sum.Finished())
 		case len(sum.Gaps) > 0:
-			return fmt.Errorf("%w: %d deltas without an outcome (see the summary)", cli.ErrIncomplete, len(sum.Gaps))
+			return fmt.Errorf("%w: %s (see the summary)", cli.ErrIncomplete, strings.Join(sum.Gaps, "; "))
 		case sum.Read > 0 && sum.Rejected == sum.Read:
 			return fmt.Errorf("%w: all %d records of the input (is it the right file and --mapping?)", cli.ErrRejected, sum.Read)
 		}

@@ -97,3 +97,29 @@ func tail(s string) string {
 	}
 	return s
 }
+
+// Issue 10: the README's SFSIM_DAILY_LIMIT=20 example took 112 s for 8 s
+// of work and ended in a stack trace. It must end with the daily limit
+// named, exit 3, and every member stopped (under one deadline).
+func TestStandaloneDailyLimitExits3(t *testing.T) {
+	t.Setenv("SFSIM_DAILY_LIMIT", "20")
+	t.Setenv("SF_LIMIT_CHECK_INTERVAL", "200ms")
+	t.Setenv("SYNC_HEARTBEAT", "200ms")
+	var out, errb bytes.Buffer
+	code := run([]string{"--contacts", "3000", "--shutdown-timeout", "2s", "--data", t.TempDir()}, &out, &errb)
+	if code != 3 {
+		t.Fatalf("exit %d, want 3\nstdout: %s\nstderr (tail): %s", code, out.String(), tail(errb.String()))
+	}
+	if !strings.Contains(out.String(), "writes paused: daily API limit reached") ||
+		!strings.Contains(out.String(), "shutdown: 4 of 4 upserters and the reconciler stopped") {
+		t.Errorf("summary:\n%s", out.String())
+	}
+	if !strings.Contains(errb.String(), "standalone: incomplete: daily API limit reached") {
+		t.Errorf("stderr does not end with the reason:\n%s", tail(errb.String()))
+	}
+	for _, bad := range []string{"goroutine ", "panic:", "stacktrace"} {
+		if strings.Contains(errb.String(), bad) {
+			t.Errorf("stderr holds %q:\n%s", bad, tail(errb.String()))
+		}
+	}
+}
