@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // SchemaV1 is the value of the schema key of every version-1 delta.
@@ -155,8 +157,46 @@ func typeName(field string) string {
 }
 
 // checkDuplicateKeys rejects a key given twice at the top level or inside
-// fields: encoding/json would silently keep the last one.
+// fields (encoding/json would silently keep the last one), and a top-level
+// key not spelled exactly as the schema does (encoding/json matches keys
+// case-insensitively).
+//
+// Every delta is decoded twice on its way (producer, upserter), so this is
+// on the hot path: a well-formed delta is checked in one pass of
+// jsontext's token reader, which rejects duplicate names itself (RFC 7493)
+// without allocating per token; only a delta it refuses is walked again,
+// slowly, to say which key is wrong (and to accept what it refused for a
+// reason this check does not care about, such as invalid UTF-8 or a
+// duplicate nested deeper than fields). BenchmarkCheckKeys compares the two.
 func checkDuplicateKeys(data []byte) error {
+	if keysWellFormed(data) {
+		return nil
+	}
+	return explainKeys(data)
+}
+
+// keysWellFormed reports whether data is one JSON object whose top-level
+// keys are all schema keys and whose objects have no duplicate names.
+func keysWellFormed(data []byte) bool {
+	dec := jsontext.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		return false
+	}
+	for dec.PeekKind() == '"' {
+		name, err := dec.ReadToken()
+		if err != nil || !topLevelKeys[name.String()] {
+			return false
+		}
+		if err := dec.SkipValue(); err != nil {
+			return false
+		}
+	}
+	tok, err := dec.ReadToken()
+	return err == nil && tok.Kind() == '}'
+}
+
+// explainKeys is the slow walk that names the offending key.
+func explainKeys(data []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var walk func(path string, depth int) error

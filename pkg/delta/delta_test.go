@@ -246,3 +246,61 @@ func TestDeleteRoundTrip(t *testing.T) {
 		t.Fatalf("an upsert marshals op: %s", b)
 	}
 }
+
+// The fast key check and the slow walk it falls back to agree on every
+// verdict, good and bad.
+func TestCheckKeysFastAgreesWithSlow(t *testing.T) {
+	docs := []string{
+		`{"schema":"contact.delta/v1","external_id":"a","segment":"s","version":1,"fields":{"Email":"a@example.com"}}`,
+		`{"schema":"contact.delta/v1","schema":"contact.delta/v1"}`,
+		`{"schema":"contact.delta/v1","fields":{"Email":"a","Email":"b"}}`,
+		`{"Schema":"contact.delta/v1"}`,
+		`{"fields":{"X":{"a":1,"a":2}}}`,
+		"{\"fields\":{\"LastName\":\"\xff\"}}",
+		`{"fields":{"A":[1,{"b":2}]}}`,
+		`[]`,
+		`{"nosuch":1}`,
+	}
+	for _, doc := range docs {
+		fast := keysWellFormed([]byte(doc))
+		slow := explainKeys([]byte(doc))
+		if fast && slow != nil {
+			t.Errorf("%s: fast check accepts, slow walk refuses: %v", doc, slow)
+		}
+		if got := checkDuplicateKeys([]byte(doc)); (got == nil) != (slow == nil) {
+			t.Errorf("%s: checkDuplicateKeys = %v, slow walk = %v", doc, got, slow)
+		}
+	}
+	if keysWellFormed([]byte(docs[1])) || keysWellFormed([]byte(docs[2])) || keysWellFormed([]byte(docs[3])) {
+		t.Error("fast check accepted a duplicate or a misspelt key")
+	}
+}
+
+// go test -run x -bench CheckKeys ./pkg/delta: the slow walk (baseline) and
+// the check Decode uses, on a typical delta.
+func BenchmarkCheckKeys(b *testing.B) {
+	doc := []byte(`{"schema":"contact.delta/v1","external_id":"ext-000123","segment":"retail","version":1733000000000001,` +
+		`"fields":{"Email":"jane.doe@example.com","FirstName":"Jane","LastName":"Doe","Phone":"+1 555 0100","MailingCity":"Springfield"},` +
+		`"source":"crm","emitted_at":"2026-12-02T10:00:00Z"}`)
+	b.Run("slow-walk", func(b *testing.B) {
+		for b.Loop() {
+			if err := explainKeys(doc); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("checkDuplicateKeys", func(b *testing.B) {
+		for b.Loop() {
+			if err := checkDuplicateKeys(doc); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Decode", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := Decode(doc); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
