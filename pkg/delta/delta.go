@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 )
 
@@ -79,6 +80,75 @@ func fieldErr(field, format string, args ...any) *FieldError {
 // Numbers inside fields decode as json.Number, so they reach Salesforce
 // exactly as the producer wrote them.
 func Decode(data []byte) (Delta, error) {
+	if d, ok := decodeFast(data); ok {
+		if err := d.Validate(); err != nil {
+			return Delta{}, err
+		}
+		return d, nil
+	}
+	return decodeExplained(data)
+}
+
+// wireDelta is Delta as decodeFast reads it: field values kept raw, so
+// numbers stay exactly as written.
+type wireDelta struct {
+	Schema     string                    `json:"schema"`
+	ExternalID string                    `json:"external_id"`
+	Segment    string                    `json:"segment"`
+	Op         string                    `json:"op"`
+	Version    int64                     `json:"version"`
+	Fields     map[string]jsontext.Value `json:"fields"`
+	Source     string                    `json:"source"`
+	EmittedAt  time.Time                 `json:"emitted_at"`
+}
+
+var fastOptions = jsonv2.JoinOptions(jsonv2.RejectUnknownMembers(true))
+
+// decodeFast decodes a well-formed delta in one pass with
+// github.com/go-json-experiment/json, which matches keys exactly and
+// rejects unknown and duplicate ones itself. Every delta is decoded twice on
+// its way (producer, upserter), so this is the hot path. It declines
+// (ok = false) anything it is not sure to read exactly as
+// decodeExplained would (malformed input, a field value that is an object
+// or array, invalid UTF-8, a number encoding/json would refuse), and
+// decodeExplained then decodes it or says precisely what is wrong.
+// TestDecodeFastAgrees holds the two together; BenchmarkDecode compares them.
+func decodeFast(data []byte) (Delta, bool) {
+	var w wireDelta
+	if err := jsonv2.Unmarshal(data, &w, fastOptions); err != nil {
+		return Delta{}, false
+	}
+	d := Delta{Schema: w.Schema, ExternalID: w.ExternalID, Segment: w.Segment, Op: w.Op, Version: w.Version,
+		Source: w.Source, EmittedAt: w.EmittedAt}
+	if w.Fields != nil {
+		d.Fields = make(map[string]any, len(w.Fields))
+		for k, raw := range w.Fields {
+			switch raw.Kind() {
+			case '"':
+				v, err := jsontext.AppendUnquote(nil, raw)
+				if err != nil {
+					return Delta{}, false
+				}
+				d.Fields[k] = string(v)
+			case '0':
+				d.Fields[k] = json.Number(raw)
+			case 't':
+				d.Fields[k] = true
+			case 'f':
+				d.Fields[k] = false
+			case 'n':
+				d.Fields[k] = nil
+			default:
+				return Delta{}, false
+			}
+		}
+	}
+	return d, true
+}
+
+// decodeExplained is the strict encoding/json decode that turns every
+// refusal into a *FieldError naming the key.
+func decodeExplained(data []byte) (Delta, error) {
 	var d Delta
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()

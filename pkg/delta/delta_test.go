@@ -3,6 +3,7 @@ package delta
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -296,11 +297,52 @@ func BenchmarkCheckKeys(b *testing.B) {
 			}
 		}
 	})
+	b.Run("Decode/encoding-json", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := decodeExplained(doc); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("Decode", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := Decode(doc); err != nil {
 				b.Fatal(err)
 			}
+		}
+	})
+}
+
+// The fast decode either declines or reads a document exactly as the
+// explaining decode does: the same delta, the same verdict.
+func FuzzDecodeFastAgrees(f *testing.F) {
+	for _, doc := range []string{good, `{"schema":"contact.delta/v1","external_id":"a","segment":"s","version":1,"fields":{"A":1.50,"B":-0,"C":1e3,"D":true,"E":false,"F":null,"G":"\u00e9\n"}}`,
+		`{"schema":"contact.delta/v1","external_id":"a","segment":"s","op":"delete","version":2}`,
+		`{"schema":"contact.delta/v1","external_id":"a","segment":"s","version":1.0,"fields":{"A":1}}`,
+		`{"schema":"contact.delta/v1","external_id":"a","segment":"s","version":1e3,"fields":{"A":1}}`,
+		`{"schema":"contact.delta/v1","external_id":"a","segment":"s","version":"1","fields":{"A":1}}`,
+		`{"schema":"contact.delta/v1","external_id":"a","segment":"s","version":1,"fields":{"A":1},"emitted_at":"2026-12-02T10:00:00.123+01:00"}`,
+		`{"schema":"contact.delta/v1","external_id":"a","segment":"s","version":1,"fields":{"A":1},"emitted_at":""}`,
+		`{"schema":"contact.delta/v1","external_id":"a","segment":"s","version":1,"fields":null}`,
+		`null`, `{}`, `{"schema":null}`, `{"fields":{"a":[]}}`, `{"version":9223372036854775808}`,
+		"{\"schema\":\"contact.delta/v1\",\"external_id\":\"a\xff\",\"segment\":\"s\",\"version\":1}",
+	} {
+		f.Add([]byte(doc))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, ok := decodeFast(data)
+		if !ok {
+			return
+		}
+		slow, serr := decodeExplained(data)
+		ferr := fast.Validate()
+		switch {
+		case ferr == nil && serr != nil:
+			t.Fatalf("decodeFast reads %q, decodeExplained refuses it: %v", data, serr)
+		case ferr == nil && !reflect.DeepEqual(fast, slow):
+			t.Fatalf("%q decodes differently:\nfast %#v\nslow %#v", data, fast, slow)
+		case ferr != nil && (serr == nil || serr.Error() != ferr.Error()):
+			t.Fatalf("%q: fast path verdict %v, explained %v", data, ferr, serr)
 		}
 	})
 }
