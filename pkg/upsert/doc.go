@@ -5,8 +5,9 @@
 // One delta, top to bottom (DESIGN.md "Upsert worker"):
 //
 //  1. partition.go: a partition loop waits for the partition's lease
-//     (pkg/fleet), then fetches up to BatchSize deltas at a time; at most one
-//     batch per partition is in flight.
+//     (pkg/fleet), then fetches up to five calls' worth of deltas
+//     (5 × BatchSize) at a time; at most one batch per partition is in
+//     flight.
 //  2. process.go (process): decode and validate (a malformed delta is
 //     decided dead-lettered); renew the lease and read contact state from a
 //     replica proven current (state.go); drop deltas not newer than the

@@ -14,9 +14,11 @@ type Latencies struct {
 
 	mu      sync.Mutex
 	samples []time.Duration
+	at      []time.Time // when each sample's write settled
 }
 
 func (l *Latencies) record(d time.Duration) {
+	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	c := l.Cap
@@ -25,7 +27,17 @@ func (l *Latencies) record(d time.Duration) {
 	}
 	if len(l.samples) < c {
 		l.samples = append(l.samples, d)
+		l.at = append(l.at, now)
 	}
+}
+
+// Times returns when each recorded write settled, in order.
+func (l *Latencies) Times() []time.Time {
+	l.mu.Lock()
+	s := slices.Clone(l.at)
+	l.mu.Unlock()
+	slices.SortFunc(s, time.Time.Compare)
+	return s
 }
 
 // Percentile returns the q-quantile (0..1) of the recorded latencies.

@@ -110,7 +110,7 @@ func (u *Upserter) consume(wait context.Context, p int, lease *fleet.Lease, log 
 // settled those messages. Each delta is therefore counted once.
 func (u *Upserter) fetch(ctx context.Context, cons jetstream.Consumer, idle bool) ([]jetstream.Msg, error) {
 	var msgs []jetstream.Msg
-	want := u.cfg.BatchSize
+	want := u.batchMax()
 	if idle {
 		first, err := fetchWithin(ctx, cons, 1, 2*time.Second)
 		if err != nil || len(first) == 0 {
@@ -128,6 +128,18 @@ func (u *Upserter) fetch(ctx context.Context, cons jetstream.Consumer, idle bool
 	}
 	return msgs, err
 }
+
+// batchCalls is how many Collections calls' worth of deltas (BatchSize
+// each) one partition takes at a time. A partition has one batch in flight,
+// so with batches of one call a member's throughput was bound by its
+// partitions (16 × 200 records per call latency), below the
+// SF_MAX_CONCURRENCY calls it may make; a batch of five calls lets 16
+// partitions keep 24 calls busy and still be split by record into full
+// calls (no two records of one contact: fold leaves one write per contact).
+const batchCalls = 5
+
+// batchMax is the most deltas in one partition batch.
+func (u *Upserter) batchMax() int { return batchCalls * u.cfg.BatchSize }
 
 // gatherPull is the longest pull of a batch being gathered: how long a
 // partition may take to notice that the call it should ride in is due.
@@ -149,7 +161,7 @@ type gathered struct {
 func (u *Upserter) gather(ctx context.Context, cons jetstream.Consumer, msgs []jetstream.Msg) gathered {
 	o := u.combiner.open(oldestOf(msgs))
 	beat := time.Now()
-	for len(msgs) < u.cfg.BatchSize && ctx.Err() == nil {
+	for len(msgs) < u.batchMax() && ctx.Err() == nil {
 		select {
 		case <-o.closing:
 			return gathered{msgs, o}
@@ -159,7 +171,7 @@ func (u *Upserter) gather(ctx context.Context, cons jetstream.Consumer, msgs []j
 		if wait < time.Millisecond {
 			break // due: the combiner calls the others now
 		}
-		more, err := fetchWithin(ctx, cons, u.cfg.BatchSize-len(msgs), wait)
+		more, err := fetchWithin(ctx, cons, u.batchMax()-len(msgs), wait)
 		msgs = append(msgs, more...)
 		if err != nil {
 			break

@@ -230,7 +230,7 @@ func (u *Upserter) consumerConfig(p int) jetstream.ConsumerConfig {
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       u.cfg.AckWait,
 		MaxDeliver:    u.cfg.MaxDeliver,
-		MaxAckPending: 2 * u.cfg.BatchSize,
+		MaxAckPending: 2 * u.batchMax(),
 	}
 }
 

@@ -158,11 +158,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 
+	// Throughput targets (issue 9) compare sustained rates, each contactsync
+	// run against the ceiling measured next to it.
 	if ceiling != nil && cs0 != nil {
 		var ratios []float64
 		var each []string
 		for i := range ceilRuns {
-			r := cs0Runs[i].Rate / ceilRuns[i].Rate
+			r := cs0Runs[i].Sustained / ceilRuns[i].Sustained
 			ratios = append(ratios, r)
 			each = append(each, fmt.Sprintf("%.1f%%", 100*r))
 		}
@@ -172,14 +174,18 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if len(ratios) > 1 {
 			fig += fmt.Sprintf(" (median of the runs' ratios %s)", strings.Join(each, ", "))
 		} else {
-			fig += fmt.Sprintf(" (%.0f / %.0f contacts/s)", cs0.Rate, ceiling.Rate)
+			fig += fmt.Sprintf(" (%.0f / %.0f contacts/s)", cs0.Sustained, ceiling.Sustained)
 		}
-		rep.Targets = append(rep.Targets, Target{Name: "contactsync@0ms / raw JetStream ceiling", Figure: fig, Target: "≥ 25%", Met: ratio >= 0.25})
+		rep.Targets = append(rep.Targets, Target{Name: "contactsync@0ms / raw JetStream ceiling, sustained", Figure: fig, Target: "≥ 40%", Met: ratio >= 0.40})
 	}
 	if cs150 != nil && patch150 != nil {
-		ratio := cs150.Rate / patch150.Rate
-		rep.Targets = append(rep.Targets, Target{Name: "contactsync@150ms / one-PATCH@150ms",
-			Figure: fmt.Sprintf("%.1f× (%.0f / %.1f contacts/s)", ratio, cs150.Rate, patch150.Rate), Target: "≥ 50×", Met: ratio >= 50})
+		ratio := cs150.Sustained / patch150.Rate
+		rep.Targets = append(rep.Targets, Target{Name: "contactsync@150ms sustained / one-PATCH@150ms",
+			Figure: fmt.Sprintf("%.1f× (%.0f / %.1f contacts/s; ceiling 200×)", ratio, cs150.Sustained, patch150.Rate), Target: "≥ 100×", Met: ratio >= 100})
+	}
+	if cs150 != nil {
+		rep.Targets = append(rep.Targets, Target{Name: fmt.Sprintf("API calls per 1,000 contacts at %s contacts, 150 ms", thousands(cs150.Contacts)),
+			Figure: fmt.Sprintf("%.2f (%d calls)", cs150.CallsPer1k, cs150.Calls), Target: "≤ 5.1 (limit 5.0)", Met: cs150.CallsPer1k <= 5.1})
 	}
 	if o.want(scContactsync) {
 		// 3b: the per-record latency model (a 200-record call takes 1.15 s),
@@ -193,8 +199,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		r3b := rep.add(r)
 		callLatency := 0.150 + 0.005*200
 		bound := float64(salesforce.DefaultMaxConcurrency) * 200 / callLatency
-		rep.Targets = append(rep.Targets, Target{Name: "contactsync, 150 ms + 5 ms per record / (SF_MAX_CONCURRENCY × 200 / call latency)",
-			Figure: fmt.Sprintf("%.0f%% (%.0f / %.0f contacts/s)", 100*r3b.Rate/bound, r3b.Rate, bound), Target: "≥ 80%", Met: r3b.Rate >= 0.8*bound})
+		rep.Targets = append(rep.Targets, Target{Name: "contactsync, 150 ms + 5 ms per record, sustained / (SF_MAX_CONCURRENCY × 200 / call latency)",
+			Figure: fmt.Sprintf("%.0f%% (%.0f / %.0f contacts/s; whole run %.0f)", 100*r3b.Sustained/bound, r3b.Sustained, bound, r3b.Rate), Target: "≥ 80%", Met: r3b.Sustained >= 0.8*bound})
 		// 6: API calls per 1,000 contacts at 100,000 contacts, no conflicts.
 		calls := cs0
 		if sz.callsContacts != sz.contacts {
@@ -207,7 +213,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			calls = rep.add(r)
 		}
 		t := Target{Name: fmt.Sprintf("API calls per 1,000 contacts at %s contacts, no conflicts", thousands(calls.Contacts)),
-			Figure: fmt.Sprintf("%.2f (%d calls)", calls.CallsPer1k, calls.Calls), Target: "≤ 5.5 (limit 5.0)", Met: calls.CallsPer1k <= 5.5}
+			Figure: fmt.Sprintf("%.2f (%d calls)", calls.CallsPer1k, calls.Calls), Target: "≤ 5.1 (limit 5.0)", Met: calls.CallsPer1k <= 5.1}
 		if calls.Contacts < 100000 {
 			t.Name += " (target is at 100,000)"
 		}
@@ -223,7 +229,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		ratio := float64(m[1].PeakHeap) / float64(m[0].PeakHeap)
 		rep.Targets = append(rep.Targets, Target{
 			Name:   fmt.Sprintf("upserter peak heap, %s pending / %s pending", thousands(int64(m[1].Pending)), thousands(int64(m[0].Pending))),
-			Figure: fmt.Sprintf("%.2f× (%s / %s)", ratio, mib(m[1].PeakHeap), mib(m[0].PeakHeap)), Target: "≤ 1.5×", Met: ratio <= 1.5})
+			Figure: fmt.Sprintf("%.2f× (%s / %s)", ratio, mib(m[1].PeakHeap), mib(m[0].PeakHeap)), Target: "≤ 1.2×", Met: ratio <= 1.2})
 	}
 	if o.want(scConflicts) {
 		o.logf("8/8 conflicts: a batch of 200 deltas with 50 conflicts, per policy")

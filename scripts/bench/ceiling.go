@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -95,12 +96,18 @@ func runCeiling(ctx context.Context, o Options, n int) (Row, error) {
 	var wg sync.WaitGroup
 	var lmu sync.Mutex
 	var samples []time.Duration
+	var ackTimes []time.Time
 	for p := range partitions {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			local := make([]time.Duration, 0, n/partitions+200)
-			defer func() { lmu.Lock(); samples = append(samples, local...); lmu.Unlock() }()
+			localAt := make([]time.Time, 0, n/partitions+200)
+			defer func() {
+				lmu.Lock()
+				samples, ackTimes = append(samples, local...), append(ackTimes, localAt...)
+				lmu.Unlock()
+			}()
 			for cctx.Err() == nil {
 				b, err := cons[p].Fetch(200, jetstream.FetchMaxWait(250*time.Millisecond))
 				if err != nil {
@@ -115,7 +122,9 @@ func runCeiling(ctx context.Context, o Options, n int) (Row, error) {
 						local = append(local, time.Since(md.Timestamp))
 					}
 					if m.Ack() == nil {
-						lastAck.Store(time.Now().UnixNano())
+						now := time.Now()
+						localAt = append(localAt, now)
+						lastAck.Store(now.UnixNano())
 						if acked.Add(1) == int64(n) {
 							close(done)
 						}
@@ -152,9 +161,10 @@ func runCeiling(ctx context.Context, o Options, n int) (Row, error) {
 	wg.Wait()
 	peak := heap.stop()
 	p50, p99 := percentiles(samples)
+	slices.SortFunc(ackTimes, time.Time.Compare)
 	return Row{
 		Scenario: "1. ceiling: raw JetStream publish → consume → ack", Contacts: int64(n),
-		Rate: float64(n) / elapsed.Seconds(), Calls: -1, Latency: true, P50: p50, P99: p99, PeakHeap: peak,
+		Rate: float64(n) / elapsed.Seconds(), Sustained: sustained(ackTimes), Calls: -1, Latency: true, P50: p50, P99: p99, PeakHeap: peak,
 		Note: fmt.Sprintf("16 partition pull consumers on %d connections, Fetch 200, Ack each; publish alone took %s (%s/s); latency = publish→ack",
 			ceilingConns, published.Round(time.Millisecond), rate(float64(n)/published.Seconds())),
 	}, nil
