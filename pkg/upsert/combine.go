@@ -48,7 +48,9 @@ type combiner struct {
 	queued   int // records in queue
 	openings []*opening
 	dueAt    time.Time // when the call now due fell due; zero when none is
+	heldAt   time.Time // when a due but partial backlog call was first held back (see holdLocked); zero when none is
 	hurried  bool      // stopping: everything is due at once
+	inFlight int       // calls sent and not answered
 	wake     chan struct{}
 	stopped  chan struct{}
 }
@@ -57,6 +59,7 @@ type submission struct {
 	ctx      context.Context
 	recs     []salesforce.Record
 	deadline time.Time // oldest delta's publish time + the freshness budget
+	backlog  bool      // gathered from a full fetch: the partition has more waiting
 	done     chan struct{}
 	res      []salesforce.SaveResult
 	err      error
@@ -75,6 +78,7 @@ type submission struct {
 // which partition.
 type opening struct {
 	deadline time.Time     // oldest fetched delta's publish time + the budget
+	backlog  bool          // its fetch came back full: the partition has a backlog
 	closing  chan struct{} // closed when a call is due
 	called   bool          // asked to close; guarded by combiner.mu
 	missed   bool          // the call it was asked for left without it; guarded by combiner.mu
@@ -85,6 +89,18 @@ type opening struct {
 // to close: one gathering pull (gatherPull) plus a state read, with room
 // for a loaded machine. A partition that misses it only costs a call.
 const gatherGrace = time.Second
+
+// In a backlog every delta is past its freshness budget the moment it is
+// fetched, so every call would be due at once and the last records of each
+// partition's batch would go out in a call of their own: cost would depend
+// on how the partitions' batches happened to interleave (measured: 547
+// calls for 100,000 contacts by two upserter processes, against 500 full
+// ones). So a due call that is not full and carries only backlog records
+// (see opening.backlog) is held back while other partitions are at work
+// (gathering, or waiting on a call), for at most gatherGrace, to be filled
+// by the next batch: a backlog's deltas are late already, and at most a
+// second later they cost a fifth of a call less. Deltas that arrive at a
+// steady rate never come from a full fetch, so their calls are not held.
 
 // part is the records [off, off+n) of a submission in one call.
 type part struct {
@@ -136,6 +152,7 @@ func (c *combiner) run(ctx context.Context) {
 		}
 		if !c.dueAt.IsZero() {
 			if c.calledLocked() == 0 || !now.Before(c.dueAt.Add(gatherGrace)) {
+				fellDue := c.dueAt
 				c.dueAt = time.Time{}
 				for _, o := range c.openings {
 					// It missed this call; its batch, due already, goes
@@ -143,6 +160,20 @@ func (c *combiner) run(ctx context.Context) {
 					o.missed = o.missed || o.called
 				}
 				if len(c.queue) > 0 {
+					if until, hold := c.holdLocked(now, fellDue); hold {
+						timer = c.at(until)
+						c.mu.Unlock()
+						select {
+						case <-ctx.Done():
+							c.mu.Lock()
+							c.cancelQueueLocked(ctx.Err())
+							c.mu.Unlock()
+							return
+						case <-c.wake:
+						case <-timer:
+						}
+						continue
+					}
 					c.flushLocked(true)
 				}
 				c.mu.Unlock()
@@ -154,16 +185,53 @@ func (c *combiner) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			c.mu.Lock()
-			for _, s := range c.queue {
-				finishLocked(s, ctx.Err())
-			}
-			c.queue, c.queued = nil, 0
+			c.cancelQueueLocked(ctx.Err())
 			c.mu.Unlock()
 			return
 		case <-c.wake:
 		case <-timer:
 		}
 	}
+}
+
+func (c *combiner) cancelQueueLocked(err error) {
+	for _, s := range c.queue {
+		finishLocked(s, err)
+	}
+	c.queue, c.queued = nil, 0
+}
+
+// holdLocked decides whether the due call, about to go out with what is
+// queued, is held back instead (see the comment on backlogs under
+// gatherGrace), and until when: at most gatherGrace after it fell due, the
+// wait for gathering partitions included. c.mu must be held.
+func (c *combiner) holdLocked(now, fellDue time.Time) (time.Time, bool) {
+	if c.hurried || c.queued >= c.size {
+		return time.Time{}, false
+	}
+	for _, s := range c.queue {
+		if !s.backlog {
+			return time.Time{}, false
+		}
+	}
+	if c.heldAt.IsZero() {
+		c.heldAt = fellDue
+	}
+	until := c.heldAt.Add(gatherGrace)
+	if !now.Before(until) || !c.busyLocked() {
+		return time.Time{}, false
+	}
+	return until, true
+}
+
+// busyLocked reports whether some partition of this member will submit
+// soon: one is gathering a batch, or waits on a call in flight (its next
+// batch follows). c.mu must be held.
+func (c *combiner) busyLocked() bool {
+	if len(c.openings) > 0 {
+		return true
+	}
+	return c.inFlight > 0
 }
 
 // nextDeadlineLocked is the earliest deadline among queued submissions and
@@ -202,8 +270,8 @@ func (c *combiner) calledLocked() int {
 // open announces a batch being gathered whose oldest delta was published
 // at oldest. The caller closes its gathering when closing is closed (or its
 // batch is full) and then submits with upsert(…, o, …) or calls leave(o).
-func (c *combiner) open(oldest time.Time) *opening {
-	o := &opening{deadline: oldest.Add(c.delay()), closing: make(chan struct{})}
+func (c *combiner) open(oldest time.Time, backlog bool) *opening {
+	o := &opening{deadline: oldest.Add(c.delay()), backlog: backlog, closing: make(chan struct{})}
 	c.mu.Lock()
 	c.openings = append(c.openings, o)
 	c.mu.Unlock()
@@ -259,7 +327,7 @@ func (c *combiner) poke() {
 // JetStream its deltas are in progress, so a long freshness budget does not
 // run into AckWait.
 func (c *combiner) upsert(ctx context.Context, o *opening, recs []salesforce.Record, oldest time.Time, alive func(), aliveEvery time.Duration) ([]salesforce.SaveResult, error) {
-	s := &submission{ctx: ctx, recs: recs, deadline: oldest.Add(c.delay()), done: make(chan struct{}), res: make([]salesforce.SaveResult, len(recs))}
+	s := &submission{ctx: ctx, recs: recs, deadline: oldest.Add(c.delay()), backlog: o != nil && o.backlog, done: make(chan struct{}), res: make([]salesforce.SaveResult, len(recs))}
 	if len(recs) == 0 {
 		c.leave(o)
 		return nil, nil
@@ -331,6 +399,8 @@ func (c *combiner) flushLocked(due bool) {
 		}
 	}
 	if len(parts) > 0 {
+		c.heldAt = time.Time{}
+		c.inFlight++
 		go c.send(parts)
 	}
 }
@@ -369,6 +439,9 @@ func (c *combiner) send(parts []part) {
 		err = fmt.Errorf("upsert: %d results for %d records", len(res), len(recs))
 	}
 	if err != nil && len(parts) > 1 && salesforce.ClassOf(err) == salesforce.ClassPermanent {
+		c.mu.Lock()
+		c.inFlight += len(parts) - 1 // this call becomes one per part
+		c.mu.Unlock()
 		for _, p := range parts {
 			go c.send([]part{p})
 		}
@@ -376,6 +449,8 @@ func (c *combiner) send(parts []part) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	defer c.poke() // a held call may wait for this one's partitions
+	c.inFlight--
 	off := 0
 	for _, p := range parts {
 		if err == nil {

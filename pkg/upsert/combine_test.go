@@ -314,7 +314,7 @@ func TestCombinerWaitsForGatheringPartitions(t *testing.T) {
 	go func() { _, err := c.upsert(ctx, nil, recs("A", 2), t0, nil, 0); a <- err }()
 	waitQueued(c, 2)
 	clock.Advance(time.Second)
-	o := c.open(clock.Now()) // partition B began gathering a second later
+	o := c.open(clock.Now(), false) // partition B began gathering a second later
 	clock.Advance(4 * time.Second)
 	<-o.closing // A's budget is spent: B is asked to close
 	if got := upsertCalls(srv); got != 0 {
@@ -345,7 +345,7 @@ func TestCombinerDoesNotWaitForeverForAGatheringPartition(t *testing.T) {
 	a := make(chan error, 1)
 	go func() { _, err := c.upsert(ctx, nil, recs("A", 1), clock.Now(), nil, 0); a <- err }()
 	waitQueued(c, 1)
-	slow, empty := c.open(clock.Now()), c.open(clock.Now())
+	slow, empty := c.open(clock.Now(), false), c.open(clock.Now(), false)
 	clock.Advance(5 * time.Second)
 	<-slow.closing
 	<-empty.closing
@@ -385,4 +385,50 @@ func TestCombinerHurriesOnStop(t *testing.T) {
 	if got := upsertCalls(srv); got != 1 {
 		t.Fatalf("%d calls, want 1", got)
 	}
+}
+
+// In a backlog every record is due at once. A due call that is not full
+// and carries only backlog records waits, while another partition is at
+// work, for that partition's batch to fill it — and for no longer than
+// gatherGrace. (Records that arrived at a steady rate are never held: the
+// other combiner tests, whose openings are not backlogs, hold them to that.)
+func TestCombinerFillsBacklogCallsBeforeSending(t *testing.T) {
+	srv, sf := emulator(t)
+	c, clock, ctx := startCombiner(t, sf, 10, 5*time.Second)
+	late := clock.Now().Add(-time.Minute) // published long before: due at once
+
+	// A's batch (a full fetch) submits 4 records while B is still gathering.
+	oa, ob := c.open(late, true), c.open(late, true)
+	a := make(chan error, 1)
+	go func() { _, err := c.upsert(ctx, oa, recs("A", 4), late, nil, 0); a <- err }()
+	waitQueued(c, 4)
+	<-ob.closing // the call is due and asks B to close
+	if got := upsertCalls(srv); got != 0 {
+		t.Fatalf("%d calls with B still at work, want 0: a partial backlog call waits to be filled", got)
+	}
+	if _, err := c.upsert(ctx, ob, recs("B", 6), late, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-a; err != nil {
+		t.Fatal(err)
+	}
+	if got := upsertCalls(srv); got != 1 {
+		t.Fatalf("%d calls for A's 4 and B's 6 records, want 1 full call", got)
+	}
+
+	// C is held while D gathers, but D never submits: C goes out after
+	// gatherGrace, not later.
+	oc, od := c.open(late, true), c.open(late, true)
+	cdone := make(chan error, 1)
+	go func() { _, err := c.upsert(ctx, oc, recs("C", 3), late, nil, 0); cdone <- err }()
+	waitQueued(c, 3)
+	<-od.closing
+	clock.Advance(gatherGrace)
+	if err := <-cdone; err != nil {
+		t.Fatal(err)
+	}
+	if got := upsertCalls(srv); got != 2 {
+		t.Fatalf("%d calls, want 2: the held call goes out after gatherGrace", got)
+	}
+	c.leave(od)
 }

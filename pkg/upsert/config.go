@@ -66,12 +66,25 @@ type Config struct {
 	Member string `envconfig:"SYNC_MEMBER" desc:"fleet member name; empty = hostname-pid-random"`
 }
 
-// Defaults that other packages show or build on.
+// Defaults, stated once: setDefaults fills zero fields from these, and
+// other packages show or build on them.
 const (
-	DefaultLeaseTTL     = 10 * time.Second
-	DefaultMaxDelay     = 5 * time.Second
-	DefaultMaxDelayCap  = time.Minute
-	DefaultVersionField = "Sync_Version__c"
+	DefaultPartitions            = 16
+	DefaultBatchSize             = 200 // the Collections maximum
+	DefaultLinger                = 25 * time.Millisecond
+	DefaultMaxDelay              = 5 * time.Second
+	DefaultMaxDelayCap           = time.Minute
+	DefaultAckWait               = 30 * time.Second
+	DefaultLeaseTTL              = 10 * time.Second
+	DefaultVersionField          = "Sync_Version__c"
+	DefaultHeartbeat             = 2 * time.Second
+	DefaultMaxDeliver            = 20
+	DefaultRecordRetryMaxElapsed = 2 * time.Minute
+	DefaultUsagePauseAt          = 0.9
+	DefaultLimitCheckInterval    = time.Minute
+	DefaultShutdownTimeout       = 25 * time.Second
+	DefaultObject                = "Contact"
+	DefaultExternalIDField       = "External_Contact_ID__c"
 )
 
 func (c *Config) setDefaults() {
@@ -85,26 +98,26 @@ func (c *Config) setDefaults() {
 			*v = d
 		}
 	}
-	def(&c.Partitions, 16)
-	def(&c.BatchSize, 200)
-	def(&c.MaxDeliver, 20)
-	defd(&c.Linger, 25*time.Millisecond)
+	def(&c.Partitions, DefaultPartitions)
+	def(&c.BatchSize, DefaultBatchSize)
+	def(&c.MaxDeliver, DefaultMaxDeliver)
+	defd(&c.Linger, DefaultLinger)
 	defd(&c.MaxDelay, DefaultMaxDelay)
 	defd(&c.MaxDelayCap, DefaultMaxDelayCap)
 	if c.APIBudget == 0 {
 		c.APIBudget = 1
 	}
-	defd(&c.AckWait, 30*time.Second)
+	defd(&c.AckWait, DefaultAckWait)
 	defd(&c.LeaseTTL, DefaultLeaseTTL)
-	defd(&c.Heartbeat, 2*time.Second)
-	defd(&c.RecordRetryMaxElapsed, 2*time.Minute)
-	defd(&c.LimitCheckInterval, time.Minute)
-	defd(&c.ShutdownTimeout, 25*time.Second)
+	defd(&c.Heartbeat, DefaultHeartbeat)
+	defd(&c.RecordRetryMaxElapsed, DefaultRecordRetryMaxElapsed)
+	defd(&c.LimitCheckInterval, DefaultLimitCheckInterval)
+	defd(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	if c.Object == "" {
-		c.Object = "Contact"
+		c.Object = DefaultObject
 	}
 	if c.ExternalIDField == "" {
-		c.ExternalIDField = "External_Contact_ID__c"
+		c.ExternalIDField = DefaultExternalIDField
 	}
 	switch c.VersionField {
 	case "":
@@ -113,7 +126,7 @@ func (c *Config) setDefaults() {
 		c.VersionField = ""
 	}
 	if c.UsagePauseAt == 0 {
-		c.UsagePauseAt = 0.9
+		c.UsagePauseAt = DefaultUsagePauseAt
 	}
 }
 

@@ -90,7 +90,7 @@ func (b *batchRun) delete(ctx context.Context, ws []*write) {
 			return
 		}
 		if err != nil {
-			b.log.Warn("Salesforce delete failed; retrying", zap.String("error", telemetry.MaskEmails(err.Error())), zap.Int("records", len(pending)))
+			b.log.Warn("Salesforce delete failed; retrying", zap.String("error", telemetry.Redact(err.Error())), zap.Int("records", len(pending)))
 		}
 		if time.Since(start) > u.cfg.RecordRetryMaxElapsed {
 			for _, w := range pending {

@@ -159,7 +159,7 @@ type gathered struct {
 // join the call instead of queueing behind it, and a partition still holds
 // one batch at a time.
 func (u *Upserter) gather(ctx context.Context, cons jetstream.Consumer, msgs []jetstream.Msg) gathered {
-	o := u.combiner.open(oldestOf(msgs))
+	o := u.combiner.open(oldestOf(msgs), len(msgs) >= u.batchMax())
 	beat := time.Now()
 	for len(msgs) < u.batchMax() && ctx.Err() == nil {
 		select {

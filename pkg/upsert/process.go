@@ -162,8 +162,11 @@ func (u *Upserter) settle(ctx context.Context, b *batchRun) {
 		if r.pending || r.outcome != DeadLettered {
 			continue
 		}
+		// The reason is redacted here, where it is written: Salesforce's
+		// refusals quote the refused value (a name, an address), and the
+		// delta itself, kept for replay, is the only copy of the data.
 		dl := bus.DeadLetter{Subject: bus.OriginalSubject(m.Subject()), Data: m.Data(), Header: m.Headers(),
-			ErrorCode: r.code, Message: r.message}
+			ErrorCode: r.code, Message: telemetry.Redact(r.message)}
 		if md, _ := m.Metadata(); md != nil {
 			dl.Deliveries, dl.StreamSeq = md.NumDelivered, md.Sequence.Stream
 		}
@@ -172,7 +175,7 @@ func (u *Upserter) settle(ctx context.Context, b *batchRun) {
 			r.pending = true
 			continue
 		}
-		log.Warn("dead-lettered delta", zap.String("code", r.code), zap.String("reason", telemetry.MaskEmails(r.message)),
+		log.Warn("dead-lettered delta", zap.String("code", r.code), zap.String("reason", dl.Message),
 			zap.Uint64("stream_seq", dl.StreamSeq), zap.Uint64("deliveries", dl.Deliveries))
 	}
 	states := map[string]stored{}
@@ -272,7 +275,7 @@ func (b *batchRun) write(ctx context.Context, writes []*write) {
 				pending = next // what a bisected send settled stays settled
 				continue
 			}
-			b.log.Warn("Salesforce request failed; retrying batch", zap.String("error", telemetry.MaskEmails(err.Error())), zap.Int("records", len(next)))
+			b.log.Warn("Salesforce request failed; retrying batch", zap.String("error", telemetry.Redact(err.Error())), zap.Int("records", len(next)))
 		}
 		pending = next
 		if len(pending) == 0 {
@@ -411,7 +414,7 @@ func (b *batchRun) attempt(ctx context.Context, ws []*write) ([]*write, error) {
 			// failed. Retry the refused records alone (bounded by
 			// RecordRetryMaxElapsed, then the DLQ with this reason).
 			b.log.Warn("conflict resolution failed; retrying the refused records",
-				zap.String("error", telemetry.MaskEmails(err.Error())), zap.Int("records", len(r)))
+				zap.String("error", telemetry.Redact(err.Error())), zap.Int("records", len(r)))
 			for _, w := range r {
 				w.lastErr = "conflict resolution: " + err.Error()
 			}

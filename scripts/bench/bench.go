@@ -27,9 +27,10 @@ const (
 	scMemory      = "memory"      // 7
 	scConflicts   = "conflicts"   // 8
 	scSteady      = "steady"      // 9
+	scFleet       = "fleet"       // 10
 )
 
-var allScenarios = []string{scCeiling, scContactsync, scBaseline, scMemory, scConflicts, scSteady}
+var allScenarios = []string{scCeiling, scContactsync, scBaseline, scMemory, scConflicts, scSteady, scFleet}
 
 // Options select and size the scenarios. Zero values take the defaults.
 type Options struct {
@@ -242,6 +243,19 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			rep.Targets = append(rep.Targets, Target{
 				Name:   fmt.Sprintf("conflict batch, policy %s, %s: calls beyond the upsert", c.Policy, c.Segments),
 				Figure: fmt.Sprintf("%d (+%d by the reconciler)", c.Beyond, c.Reconciler), Target: "≤ 3", Met: c.Beyond <= 3})
+		}
+	}
+	if o.want(scFleet) {
+		// 10: the fleet as deployed: separate upserter processes, their CPU
+		// time per 1,000 deltas, the stale path on the hot path.
+		for _, l := range []int{0, 150} {
+			o.logf("10/10 fleet: %d upserter processes draining %s contacts (+10%% older versions), emulator at %d ms", fleetUpserters, thousands(int64(sz.contacts)), l)
+			r, err := runFleet(ctx, o, sz.contacts, l)
+			if err != nil {
+				return nil, fmt.Errorf("fleet@%dms: %w", l, err)
+			}
+			o.logf("  %s deltas/s sustained, %.2f calls and %.2f CPU s per 1,000 deltas", rate(r.Sustained), r.Per1k, r.CPUPer1k)
+			rep.Fleet = append(rep.Fleet, r)
 		}
 	}
 	if o.want(scSteady) {

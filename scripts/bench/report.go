@@ -61,6 +61,7 @@ type Report struct {
 	Memory                []MemoryRow
 	Conflicts             []ConflictRow
 	Steady                []SteadyRow
+	Fleet                 []FleetRow
 	Elapsed               time.Duration
 }
 
@@ -142,6 +143,15 @@ func (r *Report) Markdown() string {
 			fmt.Fprintf(&b, "| %d/s | %v | %s | %d | %.1f | %s / %s | %s |\n", s.Rate, s.MaxDelay, thousands(int64(s.Deltas)), s.Calls, s.Per1k, ms(s.P50), ms(s.P99), lasts)
 		}
 		b.WriteString("\n")
+	}
+	if len(r.Fleet) > 0 {
+		b.WriteString("| upserter processes | Salesforce latency | contacts | deltas (older versions) | Contact upsert calls | per 1,000 deltas | deltas/s, whole run | deltas/s, sustained | upserter CPU s | CPU s per 1,000 deltas |\n|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		for _, f := range r.Fleet {
+			fmt.Fprintf(&b, "| %d | %d ms | %s | %s (%s) | %d | %.2f | %s | %s | %.1f | %.3f |\n", f.Upserters, f.LatencyMS, thousands(int64(f.Contacts)),
+				thousands(int64(f.Deltas)), thousands(int64(f.Older)), f.Calls, f.Per1k, rate(f.Whole), rate(f.Sustained), f.CPUSeconds, f.CPUPer1k)
+		}
+		b.WriteString("\nThe workers/upserter binary run as a user deploys it (environment only), two processes, JetStream and the emulator in a third; " +
+			"CPU = user + system time of the upserter processes from start to the end of their SIGTERM shutdown; whole run = their start to the last delta settled.\n\n")
 	}
 	return b.String()
 }
