@@ -59,7 +59,7 @@ type submission struct {
 	ctx      context.Context
 	recs     []salesforce.Record
 	deadline time.Time // oldest delta's publish time + the freshness budget
-	backlog  bool      // gathered from a full fetch: the partition has more waiting
+	backlog  bool      // gathered while more deltas waited behind it (opening.backlog)
 	done     chan struct{}
 	res      []salesforce.SaveResult
 	err      error
@@ -78,7 +78,7 @@ type submission struct {
 // which partition.
 type opening struct {
 	deadline time.Time     // oldest fetched delta's publish time + the budget
-	backlog  bool          // its fetch came back full: the partition has a backlog
+	backlog  bool          // more deltas were waiting behind its fetch: the partition has a backlog
 	closing  chan struct{} // closed when a call is due
 	called   bool          // asked to close; guarded by combiner.mu
 	missed   bool          // the call it was asked for left without it; guarded by combiner.mu
@@ -100,7 +100,7 @@ const gatherGrace = time.Second
 // (gathering, or waiting on a call), for at most gatherGrace, to be filled
 // by the next batch: a backlog's deltas are late already, and at most a
 // second later they cost a fifth of a call less. Deltas that arrive at a
-// steady rate never come from a full fetch, so their calls are not held.
+// steady rate find nothing waiting behind them, so their calls are not held.
 
 // part is the records [off, off+n) of a submission in one call.
 type part struct {

@@ -397,7 +397,7 @@ func TestCombinerFillsBacklogCallsBeforeSending(t *testing.T) {
 	c, clock, ctx := startCombiner(t, sf, 10, 5*time.Second)
 	late := clock.Now().Add(-time.Minute) // published long before: due at once
 
-	// A's batch (a full fetch) submits 4 records while B is still gathering.
+	// A's batch (more were waiting behind it) submits 4 records while B is still gathering.
 	oa, ob := c.open(late, true), c.open(late, true)
 	a := make(chan error, 1)
 	go func() { _, err := c.upsert(ctx, oa, recs("A", 4), late, nil, 0); a <- err }()

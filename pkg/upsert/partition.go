@@ -159,7 +159,7 @@ type gathered struct {
 // join the call instead of queueing behind it, and a partition still holds
 // one batch at a time.
 func (u *Upserter) gather(ctx context.Context, cons jetstream.Consumer, msgs []jetstream.Msg) gathered {
-	o := u.combiner.open(oldestOf(msgs), len(msgs) >= u.batchMax())
+	o := u.combiner.open(oldestOf(msgs), morePending(msgs))
 	beat := time.Now()
 	for len(msgs) < u.batchMax() && ctx.Err() == nil {
 		select {
@@ -184,6 +184,17 @@ func (u *Upserter) gather(ctx context.Context, cons jetstream.Consumer, msgs []j
 		}
 	}
 	return gathered{msgs, o}
+}
+
+// morePending reports whether the partition had more deltas waiting when
+// the last of msgs was delivered (JetStream's per-message pending count):
+// the batch is part of a backlog.
+func morePending(msgs []jetstream.Msg) bool {
+	if len(msgs) == 0 {
+		return false
+	}
+	md, err := msgs[len(msgs)-1].Metadata()
+	return err == nil && md.NumPending > 0
 }
 
 // oldestOf is the publish time of the oldest of msgs.

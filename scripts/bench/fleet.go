@@ -125,8 +125,7 @@ func runFleet(ctx context.Context, o Options, n, latencyMS int) (FleetRow, error
 			"NATS_URL=" + child.natsURL, "SF_LOGIN_URL=" + child.sfURL,
 			"SF_CLIENT_ID=contactsync", "SF_CLIENT_SECRET=contactsync-secret",
 			"METRICS_ADDR=", "LOG_LEVEL=error", fmt.Sprintf("SYNC_MEMBER=bench-fleet-%d", i+1)}
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
+		cmd.Stderr = prefixWriter{o.Progress, fmt.Sprintf("  upserter %d: ", i+1)} // errors only (LOG_LEVEL=error)
 		if err := cmd.Start(); err != nil {
 			return row, err
 		}
