@@ -481,7 +481,7 @@ func (b *batchRun) applied(w *write, o Outcome, id string) {
 		}
 		b.res[it.idx] = result{outcome: oc, segment: it.delta.Segment}
 	}
-	w.applied = &stored{contactState: contactState{ID: id, Version: w.version}, rev: w.rev}
+	w.applied = &stored{contactState: contactState{ID: id, Version: w.version, Fingerprint: Fingerprint(w.fields)}, rev: w.rev}
 }
 
 // superseded records a write Salesforce refused because the contact already

@@ -25,6 +25,9 @@ type contactState struct {
 	// upsert with an older or equal version is stale and never brings it
 	// back; a newer one creates it again.
 	Deleted bool `json:"deleted,omitempty"`
+	// Fingerprint of the field values last written (see Fingerprint), for
+	// the daily drift report.
+	Fingerprint string `json:"fp,omitempty"`
 }
 
 // stored is a contact's state with the revision it was read at (the stream
