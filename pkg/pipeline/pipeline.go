@@ -54,8 +54,11 @@ type Config struct {
 	// is cancelled (redelivered by a later run). Each member's own
 	// Upsert.ShutdownTimeout is capped at it. Default 10s.
 	ShutdownTimeout time.Duration
-	Progress        io.Writer // progress lines (stderr); nil = none
-	Logger          *zap.Logger
+	Progress        io.Writer // progress lines; nil = none
+	// ProgressEvery is how often a progress line is written while waiting
+	// for outcomes (default 1s).
+	ProgressEvery time.Duration
+	Logger        *zap.Logger
 	// Latencies, when set, records publish→write latency (benchmarks).
 	Latencies *upsert.Latencies
 }
@@ -66,6 +69,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 30 * time.Minute
+	}
+	if c.ProgressEvery <= 0 {
+		c.ProgressEvery = time.Second
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
@@ -117,6 +123,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		}
 		defer ns.Shutdown()
 		natsURL = ns.ClientURL()
+		sum.DataDir = cfg.DataDir // "" when the temp store is removed
 		log.Info("embedded JetStream", zap.String("url", natsURL), zap.String("store", dir))
 	}
 	nc, err := nats.Connect(natsURL, nats.Name("contactsync-standalone"))
@@ -243,6 +250,18 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	sum.DurationMS = time.Since(start).Milliseconds()
 	sum.Shutdown = stopAll()
 	sum.APICalls = sf.APICalls() - calls0
+	sum.RetriedBatches = snap.Retries
+	sum.ReconcilerRetries = rec.Stats().Retried
+	if sim != nil {
+		// The embedded emulator counts every request by route, and holds
+		// only this run's exception records.
+		sum.APICallsByRoute = sim.Stats().Routes
+		sum.ExceptionsByKind = map[string]int64{}
+		for _, r := range sim.Records("Contact_Sync_Exception__c") {
+			k, _ := r["Kind__c"].(string)
+			sum.ExceptionsByKind[k]++
+		}
+	}
 	sum.Gaps = sum.Check()
 	if waitErr != nil && !errors.Is(waitErr, errStalled) {
 		sum.Gaps = append(sum.Gaps, waitErr.Error())
@@ -313,14 +332,15 @@ func waitSettled(ctx context.Context, js jetstream.JetStream, cfg Config, stats 
 	deadline := time.Now().Add(cfg.Timeout)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-	lastPrint := time.Now()
+	start := time.Now()
+	lastPrint := start
 	var pausedSince time.Time
 	for {
 		s := stats.Snapshot()
-		if progress != nil && time.Since(lastPrint) >= time.Second {
+		if progress != nil && time.Since(lastPrint) >= cfg.ProgressEvery {
 			lastPrint = time.Now()
-			fmt.Fprintf(progress, "progress: %d/%d deltas done (created %d, updated %d, stale %d, held %d, dlq %d)\n",
-				s.Done(), published, s.Created, s.Updated, s.StaleSkipped, s.Held, s.DeadLettered)
+			paused, _ := gate.Paused()
+			fmt.Fprintln(progress, progressLine(s, published, time.Since(start), paused))
 		}
 		if s.Done() >= published && reconcilerIdle(ctx, js) {
 			return nil
@@ -343,6 +363,28 @@ func waitSettled(ctx context.Context, js jetstream.JetStream, cfg Config, stats 
 		case <-tick.C:
 		}
 	}
+}
+
+// progressLine is one progress line: deltas done of published, the rate
+// since the wait began and the time left at that rate.
+func progressLine(s upsert.Snapshot, published int64, elapsed time.Duration, paused bool) string {
+	done := s.Done()
+	pct := 100.0
+	if published > 0 {
+		pct = 100 * float64(done) / float64(published)
+	}
+	rate := float64(done) / max(elapsed.Seconds(), 0.001)
+	eta := "ETA -"
+	switch {
+	case paused:
+		eta = "ETA: paused, daily API limit reached"
+	case rate > 0 && done < published:
+		eta = "ETA " + formatDuration((time.Duration(float64(published-done)/rate) * time.Second).Round(time.Second))
+	case done >= published:
+		eta = "ETA 0s"
+	}
+	return fmt.Sprintf("progress: %d/%d deltas done (%.1f%%), %.0f/s, %s (created %d, updated %d, stale %d, held %d, dlq %d)",
+		done, published, pct, rate, eta, s.Created, s.Updated, s.StaleSkipped, s.Held, s.DeadLettered)
 }
 
 func reconcilerIdle(ctx context.Context, js jetstream.JetStream) bool {

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"io"
+	"sort"
 	"text/tabwriter"
 )
 
@@ -29,6 +30,21 @@ type Summary struct {
 	Paused       string   `json:"paused,omitempty"`
 	Gaps         []string `json:"gaps,omitempty"`
 	Shutdown     Shutdown `json:"shutdown"`
+	// ExceptionsByKind counts the exception records by Kind__c, and
+	// APICallsByRoute the requests by route ("POST /composite/sobjects"),
+	// as the embedded emulator saw them (absent against a real org).
+	ExceptionsByKind map[string]int64 `json:"exceptions_by_kind,omitempty"`
+	APICallsByRoute  map[string]int64 `json:"api_calls_by_route,omitempty"`
+	// RetriedBatches counts upserter batches sent again after a transient
+	// failure; ReconcilerRetries the conflict events and batches the
+	// reconciler tried again.
+	RetriedBatches    int64 `json:"retried_batches"`
+	ReconcilerRetries int64 `json:"reconciler_retries"`
+	// DataDir is the embedded JetStream store kept after the run ("" when
+	// it was a temporary one, or NATS_URL was used).
+	DataDir string `json:"data_dir,omitempty"`
+	// Inspect is the command that looks at the run's data afterwards.
+	Inspect string `json:"inspect,omitempty"`
 }
 
 // Shutdown says how the run stopped its members.
@@ -62,6 +78,25 @@ func (s Summary) Check() []string {
 	return gaps
 }
 
+// kindNote says what each exception kind means, for the summary.
+var kindNote = map[string]string{
+	"Email_Conflict":               "same email on a contact linked to another external ID: held, nothing written",
+	"Duplicate_Created":            "saved next to a contact with the same email (policy external-id)",
+	"Rekeyed":                      "the contact with the same email re-keyed to the incoming ID (policy email)",
+	"Ambiguous_Email":              "several contacts carry the email: held",
+	"Blocked_By_Rule":              "the duplicate rule blocks the save: held",
+	"Multiple_External_Id_Matches": "the external ID matches several contacts: held",
+}
+
+func sortedKeys(m map[string]int64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
 // WriteTable prints the summary for people.
 func (s Summary) WriteTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -84,7 +119,15 @@ func (s Summary) WriteTable(w io.Writer) {
 		row("deleted", s.Deleted, "Contacts deleted (op delete), or already gone")
 	}
 	row("exceptions", s.Exceptions, "Contact_Sync_Exception__c records written")
+	for _, k := range sortedKeys(s.ExceptionsByKind) {
+		row("  "+k, s.ExceptionsByKind[k], kindNote[k])
+	}
+	row("retried_batches", s.RetriedBatches, "upserter batches sent again after a transient Salesforce error")
+	row("reconciler_retries", s.ReconcilerRetries, "conflict events the reconciler tried again")
 	row("api_calls", s.APICalls, "Salesforce REST calls")
+	for _, k := range sortedKeys(s.APICallsByRoute) {
+		row("  "+k, s.APICallsByRoute[k], "")
+	}
 	row("duration_ms", s.DurationMS, "")
 	tw.Flush()
 	if s.Paused != "" {
@@ -99,5 +142,8 @@ func (s Summary) WriteTable(w io.Writer) {
 	}
 	if len(s.Gaps) == 0 {
 		fmt.Fprintln(w, "every delta is accounted for.")
+	}
+	if s.Inspect != "" {
+		fmt.Fprintf(w, "inspect the run's data: %s\n", s.Inspect)
 	}
 }

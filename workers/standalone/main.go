@@ -20,6 +20,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/contactsync/contactsync/pkg/bus"
 	"github.com/contactsync/contactsync/pkg/cli"
 	"github.com/contactsync/contactsync/pkg/conflict"
 	"github.com/contactsync/contactsync/pkg/pipeline"
@@ -90,7 +91,7 @@ func setup(fs *flag.FlagSet) cli.Action {
 	source := fs.String("source", "", "postgres://… : read a PostgreSQL table once by watermark instead (needs --mapping, the poll mapping)")
 	mapping := fs.String("mapping", "", "CSV column mapping (JSON or YAML); default: external_id, segment, version|updated_at, first_name, last_name, email, phone, title")
 	upserters := fs.Int("upserters", 4, "upserter fleet members, 1..64 (each with its own NATS connection)")
-	data := fs.String("data", "", "keep the embedded JetStream store in DIR (default: a temp dir, removed)")
+	data := fs.String("data", "", "the embedded JetStream store's directory, kept after the run (default: a new contactsync-run-* directory under $TMPDIR, kept too)")
 	seed := fs.Uint64("seed", 1, "seed for generated data")
 	var timeout, shutdown time.Duration
 	cli.DurationVar(fs, &timeout, "timeout", 30*time.Minute, "give up waiting for outcomes after this long")
@@ -141,18 +142,26 @@ func setup(fs *flag.FlagSet) cli.Action {
 		}
 		defer func() { _ = log.Sync() }()
 
-		progress, err := progressWriter(in.Stderr)
+		dataDir := *data
+		if dataDir == "" && e.NATSURL == "" {
+			if dataDir, err = os.MkdirTemp("", "contactsync-run-"); err != nil {
+				return fmt.Errorf("--data: a directory for the embedded JetStream store: %w", err)
+			}
+		}
+		progress, every, finish, err := progressWriter(in.Stdout, in.Stderr, in.JSON)
 		if err != nil {
 			return err
 		}
 		sum, err := pipeline.Run(ctx, pipeline.Config{
-			NATSURL: e.NATSURL, DataDir: *data, Upserters: *upserters, Input: *input, Mapping: *mapping, Source: *source,
+			NATSURL: e.NATSURL, DataDir: dataDir, ProgressEvery: every, Upserters: *upserters, Input: *input, Mapping: *mapping, Source: *source,
 			Synth: synth.Options{Contacts: *contacts, Seed: *seed}, SF: e.Env.Config(), Sim: e.Sim.config(), Conflict: policy, Upsert: e.Config,
 			Timeout: timeout, ShutdownTimeout: shutdown, Progress: progress, Logger: log,
 		})
+		finish()
 		if err != nil {
 			return err
 		}
+		sum.Inspect = inspectCommand(sum.DataDir, e.NATSURL)
 		if in.JSON {
 			_ = json.NewEncoder(in.Stdout).Encode(sum)
 		} else {
@@ -186,20 +195,91 @@ func writableDir(dir string) error {
 	return os.Remove(name)
 }
 
-// progressWriter is where progress lines go: plain lines on a terminal;
-// otherwise each line becomes a JSON log entry ("msg":"progress", "line"),
-// so stderr stays one JSON stream for a log collector.
-func progressWriter(stderr io.Writer) (io.Writer, error) {
-	if f, ok := stderr.(interface{ Stat() (os.FileInfo, error) }); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			return stderr, nil
-		}
+// inspectCommand is the syncctl command that reads the run's data after it
+// ended: on the kept store, or on the external NATS servers.
+func inspectCommand(dataDir, natsURL string) string {
+	switch {
+	case dataDir != "":
+		return "go run ./workers/syncctl --data " + shellQuote(dataDir) + " dlq list   (also: status, report, trace --external-id X; remove the directory when done)"
+	case natsURL != "":
+		return "go run ./workers/syncctl --nats " + shellQuote(bus.RedactURLs(natsURL)) + " dlq list"
+	}
+	return ""
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r == '/' || r == '.' || r == '-' || r == '_' || r == ':' || r == ',' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// progressWriter decides where progress goes, so it never mixes into the
+// JSON log stream on stderr:
+//   - stderr is a terminal: one status line on stderr, rewritten in place
+//     every second (deltas done, rate, ETA), ended when the run ends;
+//   - otherwise, without --json: plain lines on stdout every 5 seconds,
+//     before the summary;
+//   - with --json (stdout is the summary object alone): JSON log entries
+//     on stderr ("logger":"progress", "line"), like every other log line.
+//
+// It returns the writer, how often to write, and a func that ends the
+// progress output (the newline after a terminal's status line).
+func progressWriter(stdout, stderr io.Writer, jsonOut bool) (io.Writer, time.Duration, func(), error) {
+	if isTerminal(stderr) {
+		t := &statusLine{w: stderr}
+		return t, time.Second, t.end, nil
+	}
+	if !jsonOut {
+		return stdout, 5 * time.Second, func() {}, nil
 	}
 	log, err := telemetry.NewLoggerTo("info", stderr)
 	if err != nil {
-		return nil, err
+		return nil, 0, nil, err
 	}
-	return &logLines{log: log.Named("progress")}, nil
+	return &logLines{log: log.Named("progress")}, 5 * time.Second, func() {}, nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(interface{ Stat() (os.FileInfo, error) })
+	if !ok {
+		if u, ok := w.(interface{ Unwrap() io.Writer }); ok {
+			return isTerminal(u.Unwrap())
+		}
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// statusLine rewrites one terminal line per progress line.
+type statusLine struct {
+	mu    sync.Mutex
+	w     io.Writer
+	wrote bool
+}
+
+func (s *statusLine) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			fmt.Fprintf(s.w, "\r\033[K%s", line)
+			s.wrote = true
+		}
+	}
+	return len(p), nil
+}
+
+func (s *statusLine) end() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.wrote {
+		fmt.Fprintln(s.w)
+		s.wrote = false
+	}
 }
 
 // logLines logs each line written to it.

@@ -46,6 +46,58 @@ func TestStandaloneJSONSummaryAddsUp(t *testing.T) {
 	if sum["policy"] != "email" || n("rekeyed") == 0 {
 		t.Errorf("SYNC_POLICY=email should re-key the colliding contacts: %v", sum)
 	}
+	// Issue 10: the store of a default run was deleted, so the summary's
+	// hint could not be followed. It is kept, and the command is printed.
+	dir, _ := sum["data_dir"].(string)
+	if dir == "" {
+		t.Fatalf("no data_dir in the summary: %v", sum)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if st, err := os.Stat(filepath.Join(dir, "jetstream")); err != nil || !st.IsDir() {
+		t.Errorf("data_dir %s holds no JetStream store: %v", dir, err)
+	}
+	if !strings.Contains(sum["inspect"].(string), "go run ./workers/syncctl --data "+dir+" dlq list") {
+		t.Errorf("inspect = %q", sum["inspect"])
+	}
+	byKind, _ := sum["exceptions_by_kind"].(map[string]any)
+	var kinds float64
+	for _, v := range byKind {
+		kinds += v.(float64)
+	}
+	if len(byKind) == 0 || kinds == 0 {
+		t.Errorf("exceptions_by_kind %v: want the records by kind", sum["exceptions_by_kind"])
+	}
+	routes, _ := sum["api_calls_by_route"].(map[string]any)
+	if len(routes) == 0 {
+		t.Errorf("api_calls_by_route %v: want the emulator's count by route", sum["api_calls_by_route"])
+	}
+	for _, k := range []string{"retried_batches", "reconciler_retries"} {
+		if _, ok := sum[k]; !ok {
+			t.Errorf("summary lacks %q", k)
+		}
+	}
+}
+
+// Without --json and without a terminal: the table, the kinds and routes,
+// the command to inspect the kept store on stdout; stderr stays JSON.
+func TestStandaloneTableTeaches(t *testing.T) {
+	t.Setenv("SYNC_HEARTBEAT", "200ms")
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	if code := run([]string{"--contacts", "400", "--upserters", "2", "--data", dir}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out.String(), tail(errb.String()))
+	}
+	for _, want := range []string{"exceptions", "Email_Conflict", "retried_batches", "api_calls", "POST /services/oauth2/token",
+		"shutdown: 2 of 2 upserters", "inspect the run's data: go run ./workers/syncctl --data " + dir + " dlq list"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out.String())
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(errb.String()), "\n") {
+		if line != "" && !json.Valid([]byte(line)) {
+			t.Errorf("stderr line is not JSON: %q", line)
+		}
+	}
 }
 
 func TestStandaloneBadFlagAndHelp(t *testing.T) {
