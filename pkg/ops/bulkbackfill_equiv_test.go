@@ -217,7 +217,7 @@ func collectionsWorld(t *testing.T, policy conflict.Policy) orgSnapshot {
 		if err := u.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { u.Stop(); nc.Close() })
+		t.Cleanup(func() { _ = u.Stop(context.Background()); nc.Close() })
 	}
 	total := int64(f.msgs(t, bus.StreamContacts))
 	waitFor(t, f, "the upserters to settle every delta", func() bool { return stats.Snapshot().Done() >= total })

@@ -283,7 +283,9 @@ func stopMembers(deadline time.Duration, rec *reconcile.Reconciler, fleet []*ups
 	var wg sync.WaitGroup
 	for _, u := range fleet {
 		wg.Go(func() {
-			u.Stop()
+			if err := u.Stop(ctx); err != nil {
+				log.Warn("upserter stopped at the shutdown deadline; its in-flight deltas are redelivered to the next run", zap.Error(err))
+			}
 			stoppedN.Add(1)
 		})
 	}

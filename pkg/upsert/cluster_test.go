@@ -57,7 +57,7 @@ func nodeLoss(t *testing.T, victim string) {
 		if err := u.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(u.Stop)
+		t.Cleanup(func() { _ = u.Stop(context.Background()) })
 	}
 
 	js, err := jetstream.New(connect("producer"))

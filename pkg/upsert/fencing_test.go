@@ -65,10 +65,10 @@ func TestHandOverNeverWritesAnOlderVersion(t *testing.T) {
 		members = append(members, u)
 	}
 	e.publish(ds[:len(ds)/3]...)
-	members[1].Stop() // leaves with a batch in flight
+	_ = members[1].Stop(context.Background()) // leaves with a batch in flight
 	e.startUpserter("m4")
 	e.publish(ds[len(ds)/3 : 2*len(ds)/3]...)
-	members[2].Stop()
+	_ = members[2].Stop(context.Background())
 	e.startUpserter("m5")
 	e.publish(ds[2*len(ds)/3:]...)
 	s := e.waitDone(int64(len(ds)), 3*time.Minute)
@@ -105,7 +105,7 @@ func TestOlderVersionRefusedBySalesforceWhenStateIsGone(t *testing.T) {
 	a, _ := e.startUpserter("a")
 	e.publish(contactDelta("R-1", 4, map[string]any{"LastName": "R", "Title": "v4"}))
 	e.waitDone(1, 30*time.Second)
-	a.Stop() // a new deployment: no cache either
+	_ = a.Stop(context.Background()) // a new deployment: no cache either
 	e.startUpserter("b")
 	ctx := context.Background()
 	kv, err := e.js.KeyValue(ctx, bus.BucketState)

@@ -279,14 +279,16 @@ func (u *Upserter) rebalance(want []int) {
 }
 
 // Stop shuts down in two phases: stop pulling and finish in-flight batches
-// (bounded by ShutdownTimeout), then cancel whatever is left. It leaves the
-// fleet so other members take the partitions at once. The NATS connection
-// belongs to the caller (nc.Drain it afterwards).
-func (u *Upserter) Stop() {
+// (bounded by ctx and by ShutdownTimeout, whichever ends first), then cancel
+// whatever is left; those deltas are redelivered to the partition's next
+// owner, and Stop says so in its error. It leaves the fleet so other members
+// take the partitions at once. The NATS connection belongs to the caller
+// (nc.Drain it afterwards). Stop is safe to call more than once.
+func (u *Upserter) Stop(ctx context.Context) error {
 	u.mu.Lock()
 	if u.closed || u.hardCancel == nil {
 		u.mu.Unlock()
-		return
+		return nil
 	}
 	u.closed = true
 	for p, run := range u.owned {
@@ -298,12 +300,17 @@ func (u *Upserter) Stop() {
 	u.combiner.hurry() // batches in flight go out now, not at their deadline
 	done := make(chan struct{})
 	go func() { u.wg.Wait(); close(done) }()
+	ctx, cancel := context.WithTimeout(ctx, u.cfg.ShutdownTimeout)
+	defer cancel()
+	var err error
 	select {
 	case <-done:
-	case <-time.After(u.cfg.ShutdownTimeout):
-		u.log.Warn("shutdown timeout: cancelling in-flight batches; they will be redelivered")
+	case <-ctx.Done():
+		err = fmt.Errorf("upsert: in-flight batches cut short at the shutdown deadline (SYNC_SHUTDOWN_TIMEOUT %v or the caller's); their deltas are redelivered to the partitions' next owner", u.cfg.ShutdownTimeout)
+		u.log.Warn("shutdown deadline: cancelling in-flight batches; they will be redelivered")
 	}
 	u.hardCancel()
 	<-done
 	<-u.combiner.stopped
+	return err
 }

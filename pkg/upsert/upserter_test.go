@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -80,7 +81,7 @@ func (e *env) startUpserter(name string) (*upsert.Upserter, *nats.Conn) {
 	if err := u.Start(context.Background()); err != nil {
 		e.t.Fatal(err)
 	}
-	e.t.Cleanup(func() { u.Stop(); nc.Close() })
+	e.t.Cleanup(func() { _ = u.Stop(context.Background()); nc.Close() })
 	return u, nc
 }
 
@@ -216,7 +217,7 @@ func TestKilledUpserterPartitionsMove(t *testing.T) {
 	// Crash a while it has work in flight: its connection dies without acks.
 	eventually(t, 20*time.Second, func() bool { return e.stats.Snapshot().Batches >= 2 }, func() string { return "no batch started" })
 	anc.Close()
-	a.Stop()
+	_ = a.Stop(context.Background())
 
 	s := e.waitDone(int64(len(ds)), 90*time.Second)
 	// Writes the crashed member made but never acked are redelivered and
@@ -411,5 +412,46 @@ func TestConflictHeldAndPublished(t *testing.T) {
 	}
 	if n := len(e.contacts()); n != 1 {
 		t.Fatalf("%d contacts: a held conflict must not write", n)
+	}
+}
+
+// Stop(ctx) finishes in-flight batches only while ctx lasts: a caller whose
+// deadline has passed gets its Stop at once, told that batches were cut
+// short, and the cut deltas are redelivered to the next owner, not lost.
+func TestStopAtTheCallersDeadline(t *testing.T) {
+	e := newEnv(t, sfsim.Config{})
+	a, _ := e.startUpserter("a")
+	e.srv.SetFaults(sfsim.Faults{LatencyMS: 60000}) // a call that outlives any shutdown
+	var ds []delta.Delta
+	for i := range 10 {
+		ds = append(ds, contactDelta(fmt.Sprintf("S%d", i), 1, map[string]any{"LastName": "S"}))
+	}
+	e.publish(ds...)
+	eventually(t, 30*time.Second, func() bool {
+		for p := range upsert.DefaultPartitions {
+			c, err := e.js.Consumer(context.Background(), bus.StreamContacts, upsert.ConsumerName(p))
+			if err != nil {
+				continue
+			}
+			if info, err := c.Info(context.Background()); err == nil && info.NumAckPending > 0 {
+				return true
+			}
+		}
+		return false
+	}, func() string { return "the upserter never took a batch" })
+	expired, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := a.Stop(expired)
+	if err == nil || !strings.Contains(err.Error(), "SYNC_SHUTDOWN_TIMEOUT") {
+		t.Fatalf("Stop with an expired context = %v, want an error saying batches were cut short (naming SYNC_SHUTDOWN_TIMEOUT)", err)
+	}
+	if err := a.Stop(context.Background()); err != nil {
+		t.Fatalf("a second Stop = %v, want nil", err)
+	}
+	e.srv.SetFaults(sfsim.Faults{})
+	e.startUpserter("b")
+	e.waitDone(10, 60*time.Second)
+	if n := len(e.contacts()); n != 10 {
+		t.Fatalf("%d contacts after the hand-over, want 10: cut deltas must be redelivered", n)
 	}
 }

@@ -118,7 +118,7 @@ func conflictBatch(ctx context.Context, o Options, policy conflict.Policy, segme
 		return row, err
 	}
 	err = waitFor(ctx, 2*time.Minute, func() bool { return stats.Snapshot().Done() >= conflictDeltas })
-	u.Stop()
+	_ = u.Stop(context.Background())
 	if err != nil {
 		return row, fmt.Errorf("upserter: %d of %d done: %w", stats.Snapshot().Done(), conflictDeltas, err)
 	}

@@ -84,7 +84,7 @@ func memoryRun(ctx context.Context, o Options, pending, process int) (MemoryRow,
 	elapsed := time.Since(start)
 	peak := heap.stop()
 	done := stats.Snapshot().Done()
-	u.Stop()
+	_ = u.Stop(context.Background())
 	if err != nil {
 		return MemoryRow{}, fmt.Errorf("upserter processed %d of %d: %w", stats.Snapshot().Done(), process, err)
 	}

@@ -98,7 +98,7 @@ func runSteady(ctx context.Context, rate int, d, maxDelay time.Duration, latency
 		if err := u.Start(ctx); err != nil {
 			return row, err
 		}
-		defer u.Stop()
+		defer func() { _ = u.Stop(context.Background()) }()
 	}
 	routes0 := srv.Stats().Routes
 	// Publish on a 10 ms tick, rate/100 per tick (carrying the remainder).

@@ -92,6 +92,8 @@ func run(ctx context.Context, cfg config) error {
 	g.Go(func() error { return telemetry.Serve(gctx, cfg.MetricsAddr, reg, nil, log) })
 	<-gctx.Done()
 	log.Info("shutting down: finishing in-flight batches")
-	u.Stop()
+	if err := u.Stop(context.Background()); err != nil {
+		log.Warn("stopped at the shutdown deadline", zap.Error(err))
+	}
 	return g.Wait()
 }
