@@ -37,7 +37,7 @@ func barChart(title string, labels []string, values []int64, fills []string, emp
 		max = maxInt(max, v)
 	}
 	for i, l := range labels {
-		w := int(values[i] * 240 / max)
+		w := int(values[i] * 200 / max)
 		if values[i] > 0 && w < 2 {
 			w = 2
 		}
