@@ -17,6 +17,7 @@ import (
 	"github.com/contactsync/contactsync/pkg/delta"
 	"github.com/contactsync/contactsync/pkg/reconcile"
 	"github.com/contactsync/contactsync/pkg/sfsim"
+	"github.com/contactsync/contactsync/pkg/sfsim/sfsimtest"
 	"github.com/contactsync/contactsync/pkg/upsert"
 )
 
@@ -31,7 +32,7 @@ var equivIDs = []string{"C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "J
 // record is newer than the history (the Sync_Version__c guard), versions
 // published out of order, an external ID whose spelling changes case, and
 // an undecodable delta.
-func equivHistory(t *testing.T, f *fixture, srv *sfsim.Server) {
+func equivHistory(t *testing.T, f *fixture, srv *sfsimtest.Org) {
 	t.Helper()
 	for _, rec := range []map[string]any{
 		{"LastName": "Other", "Email": "dup@example.com", "External_Contact_ID__c": "OTHER"},
@@ -90,7 +91,7 @@ type orgSnapshot struct {
 var volatile = map[string]bool{"Id": true, "CreatedDate": true, "LastModifiedDate": true, "SystemModstamp": true,
 	"Last_Seen__c": true, "Existing_Contact__c": true, "Payload__c": true, "Name": true}
 
-func snapshot(t *testing.T, f *fixture, srv *sfsim.Server) orgSnapshot {
+func snapshot(t *testing.T, f *fixture, srv *sfsimtest.Org) orgSnapshot {
 	t.Helper()
 	s := orgSnapshot{Contacts: map[string]map[string]any{}, Exceptions: map[string]map[string]any{}, State: map[string]string{}}
 	extOf := map[string]string{}
@@ -144,7 +145,7 @@ func snapshot(t *testing.T, f *fixture, srv *sfsim.Server) orgSnapshot {
 }
 
 // startReconciler runs the reconciler against srv until the test ends.
-func startReconciler(t *testing.T, f *fixture, srv *sfsim.Server) *reconcile.Reconciler {
+func startReconciler(t *testing.T, f *fixture, srv *sfsimtest.Org) *reconcile.Reconciler {
 	t.Helper()
 	rec, err := reconcile.New(f.js, sfClient(t, srv), reconcile.Config{Linger: 5 * time.Millisecond}, nil)
 	if err != nil {
@@ -191,11 +192,7 @@ func conflictsSettled(t *testing.T, f *fixture, rec *reconcile.Reconciler) bool 
 // reconciler settle it, as production does.
 func collectionsWorld(t *testing.T, policy conflict.Policy) orgSnapshot {
 	f := newFixture(t)
-	srv, err := sfsim.New(sfsim.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	srv := sfsimtest.Start(t, sfsim.Config{})
 	equivHistory(t, f, srv)
 	if _, err := f.ops.Backfill(f.ctx, BackfillOptions{Segment: "emea", Ticket: "EQ"}); err != nil {
 		t.Fatal(err)
@@ -228,11 +225,7 @@ func collectionsWorld(t *testing.T, policy conflict.Policy) orgSnapshot {
 // bulkWorld backfills the same history through one Bulk job.
 func bulkWorld(t *testing.T, policy conflict.Policy) (orgSnapshot, BulkBackfillResult) {
 	f := newFixture(t)
-	srv, err := sfsim.New(sfsim.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	srv := sfsimtest.Start(t, sfsim.Config{})
 	equivHistory(t, f, srv)
 	rec := startReconciler(t, f, srv)
 	c := sfClient(t, srv)

@@ -18,6 +18,7 @@ import (
 	"github.com/contactsync/contactsync/pkg/delta"
 	"github.com/contactsync/contactsync/pkg/salesforce"
 	"github.com/contactsync/contactsync/pkg/sfsim"
+	"github.com/contactsync/contactsync/pkg/sfsim/sfsimtest"
 )
 
 func (f *fixture) publishFields(t *testing.T, segment, id string, version int64, fields map[string]any) {
@@ -35,17 +36,13 @@ func (f *fixture) publishFields(t *testing.T, segment, id string, version int64,
 	}
 }
 
-func sfClient(t *testing.T, srv *sfsim.Server) *salesforce.Client {
+func sfClient(t *testing.T, srv *sfsimtest.Org) *salesforce.Client {
 	t.Helper()
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
-	c, err := salesforce.New(context.Background(), salesforce.Config{LoginURL: srv.URL(), ClientID: sfsim.DefaultClientID,
-		ClientSecret: sfsim.DefaultClientSecret, RetryBackoff: time.Millisecond, HTTPClient: &http.Client{Transport: tr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
+	return srv.Client(t, func(c *salesforce.Config) {
+		c.RetryBackoff, c.HTTPClient = time.Millisecond, &http.Client{Transport: tr}
+	})
 }
 
 var testPoll = salesforce.BulkOptions{PollInterval: time.Millisecond, MaxPollInterval: 5 * time.Millisecond, Wait: 30 * time.Second}
@@ -54,7 +51,7 @@ var testPoll = salesforce.BulkOptions{PollInterval: time.Millisecond, MaxPollInt
 // email another contact holds (held as Email_Conflict under strict), one
 // adopting an unlinked contact, one refused by Salesforce (too long), one
 // already applied.
-func history(t *testing.T, f *fixture, srv *sfsim.Server) {
+func history(t *testing.T, f *fixture, srv *sfsimtest.Org) {
 	t.Helper()
 	if _, err := srv.Insert("Contact", map[string]any{"LastName": "Other", "Email": "dup@example.com", "External_Contact_ID__c": "OTHER"}); err != nil {
 		t.Fatal(err)
@@ -95,11 +92,7 @@ func stateOf(t *testing.T, f *fixture, id string) (string, int64) {
 
 func TestBulkBackfillEndToEnd(t *testing.T) {
 	f := newFixture(t)
-	srv, err := sfsim.New(sfsim.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	srv := sfsimtest.Start(t, sfsim.Config{})
 	history(t, f, srv)
 	c := sfClient(t, srv)
 	var lines []BulkBackfillResult
@@ -159,16 +152,12 @@ func TestBulkBackfillEndToEnd(t *testing.T) {
 func TestBulkBackfillResumesAfterKill(t *testing.T) {
 	f := newFixture(t)
 	release := make(chan struct{})
-	srv, err := sfsim.New(sfsim.Config{BulkRowsPerSecond: 1, Sleep: func(ctx context.Context, d time.Duration) {
+	srv := sfsimtest.Start(t, sfsim.Config{BulkRowsPerSecond: 1, Sleep: func(ctx context.Context, d time.Duration) {
 		select {
 		case <-release:
 		case <-ctx.Done():
 		}
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
 	history(t, f, srv)
 	c := sfClient(t, srv)
 	opts := BulkBackfillOptions{Segment: "emea", Ticket: "K1", SF: c, Resolver: conflict.NewResolver(c, conflict.Config{}, nil), Bulk: testPoll}
@@ -208,11 +197,7 @@ func TestBulkBackfillResumesAfterKill(t *testing.T) {
 // key is written again by compare-and-set on its revision.
 func TestBulkBackfillReadsStateInBatches(t *testing.T) {
 	f := newFixture(t)
-	srv, err := sfsim.New(sfsim.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	srv := sfsimtest.Start(t, sfsim.Config{})
 	kv, err := f.js.KeyValue(f.ctx, bus.BucketState)
 	if err != nil {
 		t.Fatal(err)
@@ -286,11 +271,7 @@ func TestBulkBackfillReadsStateInBatches(t *testing.T) {
 // processed once by Bulk, none is pushed through Collections.
 func TestBulkBackfillResumesBetweenJobs(t *testing.T) {
 	f := newFixture(t)
-	srv, err := sfsim.New(sfsim.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	srv := sfsimtest.Start(t, sfsim.Config{})
 	history(t, f, srv)
 	c := sfClient(t, srv)
 	opts := BulkBackfillOptions{Segment: "emea", Ticket: "J1", SF: c, Resolver: conflict.NewResolver(c, conflict.Config{}, nil),
@@ -329,11 +310,7 @@ func TestBulkBackfillResumesBetweenJobs(t *testing.T) {
 // compare-and-set and leaves the newer state.
 func TestBulkBackfillKeepsNewerState(t *testing.T) {
 	f := newFixture(t)
-	srv, err := sfsim.New(sfsim.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	srv := sfsimtest.Start(t, sfsim.Config{})
 	history(t, f, srv)
 	kv, err := f.js.KeyValue(f.ctx, bus.BucketState)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/contactsync/contactsync/pkg/cli"
 	"github.com/contactsync/contactsync/pkg/conflict"
 	"github.com/contactsync/contactsync/pkg/sfsim"
+	"github.com/contactsync/contactsync/pkg/sfsim/sfsimtest"
 )
 
 // TestBulkBackfillStopsAndWaitsAtAPIBudget: with the org's use at the
@@ -18,11 +19,7 @@ import (
 // /limits shows room, then finishes.
 func TestBulkBackfillStopsAndWaitsAtAPIBudget(t *testing.T) {
 	f := newFixture(t)
-	srv, err := sfsim.New(sfsim.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	srv := sfsimtest.Start(t, sfsim.Config{})
 	history(t, f, srv)
 	c := sfClient(t, srv)
 	srv.SetFaults(sfsim.Faults{DailyLimit: 10})
@@ -73,11 +70,7 @@ func TestBulkBackfillStopsAndWaitsAtAPIBudget(t *testing.T) {
 // conflict.
 func TestBulkBackfillStopsOnRequestLimitAndResumes(t *testing.T) {
 	f := newFixture(t)
-	srv, err := sfsim.New(sfsim.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	srv := sfsimtest.Start(t, sfsim.Config{})
 	history(t, f, srv)
 	c := sfClient(t, srv)
 	opts := BulkBackfillOptions{Segment: "emea", Ticket: "L1", SF: c, Resolver: conflict.NewResolver(c, conflict.Config{}, nil),
@@ -119,16 +112,10 @@ func TestBulkBackfillStopsOnRequestLimitAndResumes(t *testing.T) {
 // as the upserter does and exits 3 naming it when the org is at the budget.
 func TestCLIBulkBackfillAPIBudget(t *testing.T) {
 	f := newFixture(t)
-	srv, err := sfsim.New(sfsim.Config{DailyLimit: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	srv := sfsimtest.Start(t, sfsim.Config{DailyLimit: 10})
 	history(t, f, srv)
 	t.Setenv("NATS_URL", f.e.ClientURL())
-	t.Setenv("SF_LOGIN_URL", srv.URL())
-	t.Setenv("SF_CLIENT_ID", sfsim.DefaultClientID)
-	t.Setenv("SF_CLIENT_SECRET", sfsim.DefaultClientSecret)
+	srv.Setenv(t)
 	t.Setenv("SF_API_BUDGET", "0.1")
 	out, _, err := runCLI(t, "backfill", "--segment", "emea", "--ticket", "CLI-1", "--bulk")
 	if cli.ExitCode(err) != cli.ExitIncomplete || !strings.Contains(err.Error(), "SF_API_BUDGET=0.1") ||

@@ -12,6 +12,7 @@ import (
 	"github.com/contactsync/contactsync/pkg/bus"
 	"github.com/contactsync/contactsync/pkg/cli"
 	"github.com/contactsync/contactsync/pkg/sfsim"
+	"github.com/contactsync/contactsync/pkg/sfsim/sfsimtest"
 )
 
 func runCLI(t *testing.T, args ...string) (string, string, error) {
@@ -149,15 +150,9 @@ func TestCLIEndToEnd(t *testing.T) {
 func TestCLIReportShowsNATSHalfWhenSalesforceFails(t *testing.T) {
 	f := newFixture(t)
 	f.publishDelta(t, "emea", "MC_1", 1)
-	srv, err := sfsim.New(sfsim.Config{DailyLimit: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	srv := sfsimtest.Start(t, sfsim.Config{DailyLimit: 1})
 	t.Setenv("NATS_URL", f.e.ClientURL())
-	t.Setenv("SF_LOGIN_URL", srv.URL())
-	t.Setenv("SF_CLIENT_ID", "contactsync")
-	t.Setenv("SF_CLIENT_SECRET", "contactsync-secret")
+	srv.Setenv(t)
 	for range 2 { // spend the allocation
 		_, _, _ = runCLI(t, "report")
 	}

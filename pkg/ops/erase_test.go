@@ -13,22 +13,14 @@ import (
 	"github.com/contactsync/contactsync/pkg/bus"
 	"github.com/contactsync/contactsync/pkg/conflict"
 	"github.com/contactsync/contactsync/pkg/delta"
-	"github.com/contactsync/contactsync/pkg/salesforce"
 	"github.com/contactsync/contactsync/pkg/sfsim"
+	"github.com/contactsync/contactsync/pkg/sfsim/sfsimtest"
 )
 
 func TestErase(t *testing.T) {
 	f := newFixture(t)
-	srv, err := sfsim.New(sfsim.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	sf, err := salesforce.New(context.Background(), salesforce.Config{LoginURL: srv.URL(), ClientID: "contactsync", ClientSecret: "contactsync-secret"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sf.Close)
+	srv := sfsimtest.Start(t, sfsim.Config{})
+	sf := srv.Client(t)
 	target, err := srv.Insert("Contact", map[string]any{"LastName": "Erase Me", "Email": "me@example.com", "External_Contact_ID__c": "MC_ERASE"})
 	if err != nil {
 		t.Fatal(err)

@@ -16,8 +16,8 @@ import (
 	"github.com/contactsync/contactsync/pkg/bus"
 	"github.com/contactsync/contactsync/pkg/cli"
 	"github.com/contactsync/contactsync/pkg/pipeline"
-	"github.com/contactsync/contactsync/pkg/salesforce"
 	"github.com/contactsync/contactsync/pkg/sfsim"
+	"github.com/contactsync/contactsync/pkg/sfsim/sfsimtest"
 	"github.com/contactsync/contactsync/pkg/upsert"
 )
 
@@ -25,7 +25,7 @@ import (
 // input line against the fixture's JetStream and the emulator, so every
 // delta of the traced contact goes through the real path, one run at a time
 // (deltas of one contact in one batch would be folded into the newest).
-func traceRun(t *testing.T, f *fixture, srv *sfsim.Server, line string) pipeline.Summary {
+func traceRun(t *testing.T, f *fixture, srv *sfsimtest.Org, line string) pipeline.Summary {
 	t.Helper()
 	in := filepath.Join(t.TempDir(), "in.ndjson")
 	if err := os.WriteFile(in, []byte(line+"\n"), 0o600); err != nil {
@@ -33,7 +33,7 @@ func traceRun(t *testing.T, f *fixture, srv *sfsim.Server, line string) pipeline
 	}
 	sum, err := pipeline.Run(context.Background(), pipeline.Config{
 		NATSURL: f.e.ClientURL(), Upserters: 1, Input: in, Topology: bus.Topology{Storage: jetstream.MemoryStorage},
-		SF: salesforce.Config{LoginURL: srv.URL(), ClientID: "contactsync", ClientSecret: "contactsync-secret"},
+		SF: srv.Config,
 		Upsert: upsert.Config{Heartbeat: 200 * time.Millisecond, LeaseTTL: 2 * time.Second, AckWait: 5 * time.Second,
 			MaxDelay: 100 * time.Millisecond, LimitCheckInterval: 200 * time.Millisecond, ShutdownTimeout: 5 * time.Second},
 		Timeout: time.Minute,
@@ -49,11 +49,7 @@ func traceRun(t *testing.T, f *fixture, srv *sfsim.Server, line string) pipeline
 
 func TestTraceFollowsOneContact(t *testing.T) {
 	f := newFixture(t)
-	srv, err := sfsim.New(sfsim.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	srv := sfsimtest.Start(t, sfsim.Config{})
 	if _, err := srv.Insert("Contact", map[string]any{"LastName": "Other", "Email": "shared.person@example.com", "External_Contact_ID__c": "MC_OTHER"}); err != nil {
 		t.Fatal(err)
 	}
@@ -86,11 +82,7 @@ func TestTraceFollowsOneContact(t *testing.T) {
 		t.Fatal("MC_Trace is not in the emulator")
 	}
 
-	sf, err := salesforce.New(context.Background(), salesforce.Config{LoginURL: srv.URL(), ClientID: "contactsync", ClientSecret: "contactsync-secret"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sf.Close)
+	sf := srv.Client(t)
 	var progress []string
 	// Another spelling: external IDs match case-insensitively.
 	tr, err := f.ops.Trace(f.ctx, sf, TraceConfig{ExternalID: "mc_trace", Progress: func(stream string, read, total uint64) {
@@ -148,9 +140,7 @@ func TestTraceFollowsOneContact(t *testing.T) {
 	}
 
 	// The command: JSON on stdout, masked by default, clear with --show-pii.
-	t.Setenv("SF_LOGIN_URL", srv.URL())
-	t.Setenv("SF_CLIENT_ID", "contactsync")
-	t.Setenv("SF_CLIENT_SECRET", "contactsync-secret")
+	srv.Setenv(t)
 	pii := []string{"Tracewell", "trace.me@", "shared.person@"}
 	for _, args := range [][]string{{"trace", "--external-id", "MC_Trace", "--json"}, {"trace", "--external-id", "MC_Trace"}} {
 		var out, errOut bytes.Buffer

@@ -13,8 +13,8 @@ import (
 
 	"github.com/contactsync/contactsync/pkg/delta"
 	"github.com/contactsync/contactsync/pkg/pipeline"
-	"github.com/contactsync/contactsync/pkg/salesforce"
 	"github.com/contactsync/contactsync/pkg/sfsim"
+	"github.com/contactsync/contactsync/pkg/sfsim/sfsimtest"
 )
 
 // ShuffledFile writes n contacts with 1–3 versions each, lines shuffled so a
@@ -57,17 +57,13 @@ func shuffledFile(t testing.TB, path string, n int, seed uint64) map[string]stri
 // (not the embedded one), some latency. Every contact must end at its
 // newest version. Run it many times with -count=N (see README).
 func TestShuffledVersionsEndAtTheNewest(t *testing.T) {
-	srv, err := sfsim.New(sfsim.Config{Faults: sfsim.Faults{LatencyMS: 5, JitterMS: 20}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := sfsimtest.Start(t, sfsim.Config{Faults: sfsim.Faults{LatencyMS: 5, JitterMS: 20}})
 	path := filepath.Join(t.TempDir(), "shuffled.ndjson")
 	seed := uint64(time.Now().UnixNano()) // a new order every run; printed on failure
 	newest := shuffledFile(t, path, 3000, seed)
 	sum, err := pipeline.Run(context.Background(), pipeline.Config{
 		Upserters: 4, Input: path, Timeout: 5 * time.Minute, // the default upserter settings, as the user ran it
-		SF: salesforce.Config{LoginURL: srv.URL(), ClientID: "contactsync", ClientSecret: "contactsync-secret"},
+		SF: srv.Config,
 	})
 	if err != nil {
 		t.Fatal(err)

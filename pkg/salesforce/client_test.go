@@ -18,6 +18,7 @@ import (
 
 	"github.com/contactsync/contactsync/pkg/salesforce"
 	"github.com/contactsync/contactsync/pkg/sfsim"
+	"github.com/contactsync/contactsync/pkg/sfsim/sfsimtest"
 )
 
 func contactRec(i int) salesforce.Record {
@@ -29,7 +30,7 @@ func contactRec(i int) salesforce.Record {
 	}
 }
 
-func recordsByExt(srv *sfsim.Server) map[string]map[string]any {
+func recordsByExt(srv *sfsimtest.Org) map[string]map[string]any {
 	out := map[string]map[string]any{}
 	for _, r := range srv.Records(contact) {
 		if k, ok := r[extField].(string); ok {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/contactsync/contactsync/pkg/salesforce"
 	"github.com/contactsync/contactsync/pkg/sfsim"
+	"github.com/contactsync/contactsync/pkg/sfsim/sfsimtest"
 )
 
 func TestMain(m *testing.M) {
@@ -22,29 +23,24 @@ func TestMain(m *testing.M) {
 
 const (
 	extField  = "External_Contact_ID__c"
-	clientID  = "contactsync"
-	secret    = "contactsync-secret"
+	clientID  = sfsim.DefaultClientID
+	secret    = sfsim.DefaultClientSecret
 	jwtUser   = "integration@contactsync.test"
 	contact   = "Contact"
 	testRetry = 2 * time.Millisecond
 )
 
 // startSim starts the emulator in-process, closed at the end of the test.
-func startSim(t testing.TB, cfg sfsim.Config) *sfsim.Server {
+func startSim(t testing.TB, cfg sfsim.Config) *sfsimtest.Org {
 	t.Helper()
-	srv, err := sfsim.New(cfg)
-	if err != nil {
-		t.Fatalf("sfsim.New: %v", err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	return srv
+	return sfsimtest.Start(t, cfg)
 }
 
 // env is a client wired to an emulator, with its log lines and the HTTP
 // exchanges observed on the way (the real transport does the work; hooks
 // only watch, or drop a response to simulate a lost one).
 type env struct {
-	srv  *sfsim.Server
+	srv  *sfsimtest.Org
 	c    *salesforce.Client
 	logs *observer.ObservedLogs
 	hook *hookTransport
@@ -56,20 +52,16 @@ func newEnv(t testing.TB, simCfg sfsim.Config, mod func(*salesforce.Config)) *en
 	return connect(t, srv, mod)
 }
 
-func connect(t testing.TB, srv *sfsim.Server, mod func(*salesforce.Config)) *env {
+func connect(t testing.TB, srv *sfsimtest.Org, mod func(*salesforce.Config)) *env {
 	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
 	base := &http.Transport{MaxIdleConnsPerHost: 32}
 	t.Cleanup(base.CloseIdleConnections)
 	hook := &hookTransport{base: base}
-	cfg := salesforce.Config{
-		LoginURL:     srv.URL(),
-		ClientID:     clientID,
-		ClientSecret: secret,
-		RetryBackoff: testRetry,
-		HTTPClient:   &http.Client{Transport: hook},
-		Logger:       zap.New(core),
-	}
+	cfg := srv.Config
+	cfg.RetryBackoff = testRetry
+	cfg.HTTPClient = &http.Client{Transport: hook}
+	cfg.Logger = zap.New(core)
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -12,19 +12,15 @@ import (
 	"github.com/contactsync/contactsync/pkg/bus"
 	"github.com/contactsync/contactsync/pkg/bus/bustest"
 	"github.com/contactsync/contactsync/pkg/reconcile"
-	"github.com/contactsync/contactsync/pkg/salesforce"
 	"github.com/contactsync/contactsync/pkg/sfsim"
+	"github.com/contactsync/contactsync/pkg/sfsim/sfsimtest"
 )
 
 // Issue 10: with METRICS_ADDR taken (the upserter used to share :9090) the
 // reconciler logged a fatal error and exited 0.
 func TestMetricsPortInUseFails(t *testing.T) {
 	e, _ := bustest.Start(t, bus.Topology{Storage: jetstream.MemoryStorage})
-	srv, err := sfsim.New(sfsim.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	org := sfsimtest.Start(t, sfsim.Config{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +29,7 @@ func TestMetricsPortInUseFails(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	err = run(ctx, config{NATSURL: e.ClientURL(), MetricsAddr: ln.Addr().String(), LogLevel: "error", ShutdownTimeout: 5 * time.Second,
-		Env:    salesforce.Env{LoginURL: srv.URL(), Auth: "client_credentials", ClientID: "contactsync", ClientSecret: "contactsync-secret", APIVersion: "60.0"},
+		Env:    org.Env,
 		Config: reconcile.Config{}})
 	if err == nil || !strings.Contains(err.Error(), "METRICS_ADDR") {
 		t.Fatalf("run = %v, want an error naming METRICS_ADDR", err)
