@@ -69,7 +69,13 @@ type composeService struct {
 	Deploy *struct {
 		Replicas int `yaml:"replicas"`
 	} `yaml:"deploy"`
+	Profiles []string `yaml:"profiles"`
+	Restart  string   `yaml:"restart"`
 }
+
+// oneShot is a service that runs and exits (the daily reports): started
+// only by its profile, never restarted, so it has no healthcheck.
+func (s composeService) oneShot() bool { return len(s.Profiles) > 0 && s.Restart == "no" }
 
 // repoRoot is the directory holding go.mod, above the test's directory.
 func repoRoot(t *testing.T) string {
@@ -326,7 +332,8 @@ func TestComposeServicesHaveHealthchecksAndKnownDependencies(t *testing.T) {
 	c, _ := loadCompose(t)
 	for _, name := range slices.Sorted(maps.Keys(c.Services)) {
 		s := c.Services[name]
-		if s.Healthcheck == nil || len(s.Healthcheck.Test) < 2 || s.Healthcheck.Test[0] != "CMD" {
+		if s.Healthcheck == nil && s.oneShot() {
+		} else if s.Healthcheck == nil || len(s.Healthcheck.Test) < 2 || s.Healthcheck.Test[0] != "CMD" {
 			t.Errorf("service %s has no exec-form healthcheck", name)
 		}
 		for dep, d := range s.DependsOn {
@@ -348,6 +355,42 @@ func TestComposeServicesHaveHealthchecksAndKnownDependencies(t *testing.T) {
 	for _, name := range []string{"upserter", "reconciler"} {
 		if c.Services[name].DependsOn["sfsim"].Condition != "service_healthy" {
 			t.Errorf("%s does not wait for sfsim", name)
+		}
+	}
+}
+
+// The daily reports run on demand in their own profile, so a plain
+// `docker compose up` never starts them, and keep their runs in a volume.
+func TestComposeDailyReportProfile(t *testing.T) {
+	c, _ := loadCompose(t)
+	s, ok := c.Services["daily-report"]
+	if !ok {
+		t.Fatal("no daily-report service")
+	}
+	if !slices.Contains(s.Profiles, "reports") || !s.oneShot() {
+		t.Errorf("daily-report profiles %v restart %q, want the reports profile and restart \"no\"", s.Profiles, s.Restart)
+	}
+	if s.Build == nil || s.Build.Args["WORKER"] != "syncctl" {
+		t.Errorf("daily-report does not build syncctl")
+	}
+	if len(s.Command) < 4 || s.Command[0] != "report" || !slices.Contains(s.Command, "--daily") {
+		t.Fatalf("command %v, want report --daily --out DIR", s.Command)
+	}
+	out := s.Command[slices.Index(s.Command, "--out")+1]
+	if !slices.ContainsFunc(s.Volumes, func(v string) bool { return strings.HasSuffix(v, ":"+out) }) {
+		t.Errorf("--out %s is not a mounted volume (%v): the trend needs earlier runs", out, s.Volumes)
+	}
+	for _, key := range []string{"NATS_URL", "SF_LOGIN_URL", "SF_CLIENT_ID", "SF_CLIENT_SECRET"} {
+		if s.Environment[key] == "" {
+			t.Errorf("daily-report does not set %s", key)
+		}
+	}
+	if s.DependsOn["sfsim"].Condition != "service_healthy" {
+		t.Error("daily-report does not wait for sfsim")
+	}
+	for name, o := range c.Services {
+		if name != "daily-report" && len(o.Profiles) == 0 && o.oneShot() {
+			t.Errorf("%s is one-shot without a profile", name)
 		}
 	}
 }

@@ -152,7 +152,8 @@ func find(t *testing.T, objs []k8sObject, kind, name string) k8sObject {
 func TestKubernetesManifestsHaveEveryKind(t *testing.T) {
 	objs, root := loadManifests(t)
 	for _, want := range []string{"Namespace/contactsync", "ConfigMap/contactsync-config", "Secret/contactsync-secrets",
-		"Deployment/upserter", "Deployment/reconciler", "Deployment/producer", "Service/producer", "ScaledObject/upserter"} {
+		"Deployment/upserter", "Deployment/reconciler", "Deployment/producer", "Service/producer", "ScaledObject/upserter",
+		"CronJob/daily-report", "PersistentVolumeClaim/contactsync-reports"} {
 		kind, name, _ := strings.Cut(want, "/")
 		find(t, objs, kind, name)
 	}
@@ -306,5 +307,113 @@ func TestKedaScalesTheUpserterOnConsumerLag(t *testing.T) {
 	}
 	if so.Spec.Triggers[0].Metadata["consumer"] != "upsert-p00" {
 		t.Errorf("first trigger reads %q, want upsert-p00", so.Spec.Triggers[0].Metadata["consumer"])
+	}
+}
+
+// The daily reports run once a day as a CronJob of syncctl, never two at a
+// time, not retried (exit 3 = rows, which is the alert), with the org's
+// credentials and a volume that keeps earlier runs for the trend.
+func TestKubernetesDailyReportCronJob(t *testing.T) {
+	root := repoRoot(t)
+	data, err := os.ReadFile(filepath.Join(root, k8sDir, "daily-report.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cj struct {
+		Kind string `yaml:"kind"`
+		Spec struct {
+			Schedule          string `yaml:"schedule"`
+			ConcurrencyPolicy string `yaml:"concurrencyPolicy"`
+			JobTemplate       struct {
+				Spec struct {
+					BackoffLimit *int `yaml:"backoffLimit"`
+					Template     struct {
+						Spec struct {
+							RestartPolicy   string `yaml:"restartPolicy"`
+							SecurityContext struct {
+								FSGroup int `yaml:"fsGroup"`
+							} `yaml:"securityContext"`
+							Containers []struct {
+								Image   string `yaml:"image"`
+								EnvFrom []struct {
+									ConfigMapRef *struct {
+										Name string `yaml:"name"`
+									} `yaml:"configMapRef"`
+								} `yaml:"envFrom"`
+								Env          []k8sEnv `yaml:"env"`
+								Args         []string `yaml:"args"`
+								VolumeMounts []struct {
+									Name      string `yaml:"name"`
+									MountPath string `yaml:"mountPath"`
+								} `yaml:"volumeMounts"`
+							} `yaml:"containers"`
+							Volumes []struct {
+								Name                  string `yaml:"name"`
+								PersistentVolumeClaim struct {
+									ClaimName string `yaml:"claimName"`
+								} `yaml:"persistentVolumeClaim"`
+							} `yaml:"volumes"`
+						} `yaml:"spec"`
+					} `yaml:"template"`
+				} `yaml:"spec"`
+			} `yaml:"jobTemplate"`
+		} `yaml:"spec"`
+	}
+	if err := yaml.NewDecoder(strings.NewReader(string(data))).Decode(&cj); err != nil || cj.Kind != "CronJob" {
+		t.Fatalf("daily-report.yaml's first document: kind %q, %v", cj.Kind, err)
+	}
+	if len(strings.Fields(cj.Spec.Schedule)) != 5 {
+		t.Errorf("schedule %q, want a 5-field cron expression", cj.Spec.Schedule)
+	}
+	if cj.Spec.ConcurrencyPolicy != "Forbid" {
+		t.Errorf("concurrencyPolicy %q, want Forbid", cj.Spec.ConcurrencyPolicy)
+	}
+	job := cj.Spec.JobTemplate.Spec
+	if job.BackoffLimit == nil || *job.BackoffLimit != 0 {
+		t.Errorf("backoffLimit %v, want 0 (a run with rows exits 3 and is not retried)", job.BackoffLimit)
+	}
+	pod := job.Template.Spec
+	if pod.RestartPolicy != "Never" || len(pod.Containers) != 1 {
+		t.Fatalf("restartPolicy %q, %d containers", pod.RestartPolicy, len(pod.Containers))
+	}
+	c := pod.Containers[0]
+	if c.Image != "contactsync/syncctl:latest" {
+		t.Errorf("image %q", c.Image)
+	}
+	i := slices.Index(c.Args, "--out")
+	if len(c.Args) < 2 || c.Args[0] != "report" || !slices.Contains(c.Args, "--daily") || i < 0 || i+1 >= len(c.Args) {
+		t.Fatalf("args %v, want report --daily --out DIR", c.Args)
+	}
+	mounted := ""
+	for _, m := range c.VolumeMounts {
+		if m.MountPath == c.Args[i+1] {
+			mounted = m.Name
+		}
+	}
+	objs, _ := loadManifests(t)
+	claim := ""
+	for _, v := range pod.Volumes {
+		if v.Name == mounted {
+			claim = v.PersistentVolumeClaim.ClaimName
+		}
+	}
+	if claim == "" {
+		t.Fatalf("--out %s is not on a PersistentVolumeClaim", c.Args[i+1])
+	}
+	find(t, objs, "PersistentVolumeClaim", claim)
+	if pod.SecurityContext.FSGroup == 0 {
+		t.Error("no fsGroup: the non-root container cannot write the volume")
+	}
+	if len(c.EnvFrom) != 1 || c.EnvFrom[0].ConfigMapRef == nil || c.EnvFrom[0].ConfigMapRef.Name != "contactsync-config" {
+		t.Errorf("envFrom %+v, want the ConfigMap", c.EnvFrom)
+	}
+	if !slices.ContainsFunc(c.Env, func(e k8sEnv) bool {
+		return e.Name == "SF_CLIENT_SECRET" && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && e.ValueFrom.SecretKeyRef.Name == "contactsync-secrets"
+	}) {
+		t.Error("SF_CLIENT_SECRET does not come from the Secret")
+	}
+	k := find(t, objs, "Kustomization", "")
+	if !slices.Contains(k.Resources, "daily-report.yaml") {
+		t.Error("daily-report.yaml is not in kustomization.yaml")
 	}
 }
