@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/contactsync/contactsync/pkg/cli"
 )
@@ -128,9 +129,16 @@ func dlqReplayCommand() *cli.Command {
 replay:<ticket>:<dlq seq>, then deletes it from the DLQ (unless --keep).
 Fix the cause first (data, validation rule, field permission), then replay.
 
+After publishing it waits (--outcome-wait, default 15s; 0 = do not wait)
+for each replayed delta's outcome and prints it: applied, superseded (a newer
+version is applied), failed_again (with the new dead letter's sequence and
+reason: exit 1) or no_outcome (no upserter took it in time: exit 3).
+
 A dead letter that is a replayed delta which failed again is reported as
-such; one replayed under the same ticket is refused (left in the DLQ, exit
-1) unless --force: replaying an unchanged cause only dead-letters it again.
+such; one replayed under the same ticket that failed again with the same
+error code (the cause is unchanged) is refused (left in the DLQ, exit 1) unless --force:
+replaying an unchanged cause only dead-letters it again. One that failed
+for a new cause is replayed.
 
 Safe to repeat: a replayed dead letter is gone from the DLQ, and a kept one
 is deduplicated by CONTACTS within its duplicate window (10 minutes), so the
@@ -144,7 +152,8 @@ it already applied, so a replay never rolls a contact back.`,
 			fs.Var(&seqs, "seq", "only this DLQ sequence (repeatable, or comma-separated)")
 			fs.StringVar(&o.Ticket, "ticket", "", "change/incident ticket, part of the Nats-Msg-Id (required)")
 			fs.BoolVar(&o.Keep, "keep", false, "keep replayed dead letters in the DLQ")
-			fs.BoolVar(&o.Force, "force", false, "replay dead letters that already failed again after a replay under this ticket")
+			fs.BoolVar(&o.Force, "force", false, "replay dead letters that already failed again, with the same error code, after a replay under this ticket")
+			cli.DurationVar(fs, &o.Wait, "outcome-wait", 15*time.Second, "wait this long for the replayed deltas' outcomes (0 = do not wait)")
 			return func(ctx context.Context, in *cli.Invocation) error {
 				if len(in.Args) > 0 {
 					return cli.Usagef("unexpected arguments %q (use --seq N)", in.Args)
@@ -158,9 +167,21 @@ it already applied, so a replay never rolls a contact back.`,
 					return err
 				}
 				defer done()
+				if o.Wait < 0 {
+					return cli.Usagef("--outcome-wait %s: want >= 0", cli.FormatDuration(o.Wait))
+				}
+				if in.DryRun {
+					o.Wait = 0
+				}
 				res, err := s.ops.Replay(ctx, o)
-				if err == nil && res.Refused > 0 {
-					err = fmt.Errorf("%d dead letters failed again after a replay under ticket %s and were not replayed (cause not fixed?); --force replays them anyway", res.Refused, o.Ticket)
+				switch {
+				case err != nil:
+				case res.Refused > 0:
+					err = fmt.Errorf("%d dead letters failed again with the same error code after a replay under ticket %s and were not replayed (cause not fixed?); --force replays them anyway", res.Refused, o.Ticket)
+				case res.FailedAfter > 0:
+					err = fmt.Errorf("%d replayed deltas failed again (new dead letters listed above; fix the cause before replaying them)", res.FailedAfter)
+				case res.NoOutcome > 0:
+					err = fmt.Errorf("%w: %d replayed deltas have no outcome after %s (is an upserter running? syncctl trace --external-id X follows one)", cli.ErrIncomplete, res.NoOutcome, cli.FormatDuration(o.Wait))
 				}
 				if in.JSON {
 					if jerr := writeJSON(in.Stdout, res); jerr != nil {

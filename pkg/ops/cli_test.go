@@ -104,7 +104,7 @@ func TestCLIEndToEnd(t *testing.T) {
 	if err != nil || !strings.Contains(out, "nothing deleted") || f.msgs(t, bus.StreamDLQ) != 2 {
 		t.Fatalf("purge without --yes: %v\n%s", err, out)
 	}
-	out, _, err = runCLI(t, "dlq", "replay", "--seq", s, "--ticket", "INC-1", "--json")
+	out, _, err = runCLI(t, "dlq", "replay", "--seq", s, "--ticket", "INC-1", "--json", "--outcome-wait", "0") // no upserter here
 	var res ReplayResult
 	if err != nil || json.Unmarshal([]byte(out), &res) != nil || res.Replayed != 1 {
 		t.Fatalf("dlq replay: %v\n%s", err, out)

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -169,8 +170,14 @@ type ReplayOptions struct {
 	DryRun bool   // report what would be replayed, publish nothing
 	Keep   bool   // leave replayed dead letters in the DLQ
 	// Force replays dead letters that failed again after a replay under
-	// this same ticket (refused otherwise: the cause was not fixed).
+	// this same ticket for the same cause (refused otherwise: the cause
+	// was not fixed).
 	Force bool
+	// Wait, when > 0, is how long to wait after publishing for each
+	// replayed delta's outcome: applied (contact state reached its
+	// version) or failed again (a new dead letter carrying this ticket and
+	// Cs-Replay-Of). What has no outcome by then is reported as such.
+	Wait time.Duration
 }
 
 // ReplayItem is the outcome of one dead letter.
@@ -181,6 +188,17 @@ type ReplayItem struct {
 	Outcome    string `json:"outcome"` // replayed | duplicate | would_replay | skipped | refused
 	Reason     string `json:"reason,omitempty"`
 	StreamSeq  uint64 `json:"stream_seq,omitzero"` // where CONTACTS stored it
+	// After is what became of a replayed delta (ReplayOptions.Wait):
+	// applied | superseded (state holds a newer version) | failed_again |
+	// no_outcome.
+	After string `json:"after,omitempty"`
+	// The new dead letter of a delta that failed again.
+	NewSeq     uint64 `json:"new_dlq_seq,omitzero"`
+	NewCode    string `json:"new_error_code,omitempty"`
+	NewMessage string `json:"new_error_message,omitempty"`
+
+	key     string // contact key, for the wait
+	version int64
 }
 
 // ReplayResult counts a replay's outcomes.
@@ -192,9 +210,15 @@ type ReplayResult struct {
 	// FailedAgain counts dead letters that are a delta replayed before
 	// (under any ticket) which failed again; Refused those of them replayed
 	// under this same ticket, left in the DLQ unless Force.
-	FailedAgain int          `json:"failed_again"`
-	Refused     int          `json:"refused"`
-	Deleted     int          `json:"deleted"` // removed from the DLQ
+	FailedAgain int `json:"failed_again"`
+	Refused     int `json:"refused"`
+	Deleted     int `json:"deleted"` // removed from the DLQ
+	// After a wait (ReplayOptions.Wait): replayed deltas applied, failed
+	// again (dead-lettered anew) and without an outcome yet.
+	Applied     int          `json:"applied_after_replay"`
+	FailedAfter int          `json:"failed_again_after_replay"`
+	NoOutcome   int          `json:"no_outcome_after_replay"`
+	Waited      bool         `json:"waited"`
 	Items       []ReplayItem `json:"items"`
 }
 
@@ -221,22 +245,34 @@ func (o *Ops) Replay(ctx context.Context, opts ReplayOptions) (ReplayResult, err
 		return res, fmt.Errorf("stream %s: %w", bus.StreamDLQ, err)
 	}
 	res.Matched = len(dls)
+	var dlqLast uint64
+	if opts.Wait > 0 {
+		info, err := dlq.Info(ctx)
+		if err != nil {
+			return res, fmt.Errorf("stream %s: %w", bus.StreamDLQ, err)
+		}
+		dlqLast = info.State.LastSeq
+	}
 	for _, dl := range dls {
 		item := ReplayItem{Seq: dl.Seq, ExternalID: dl.ExternalID}
 		subj, reason := replaySubject(dl)
 		item.Subject = subj
 		prev := dl.Header.Get(HeaderReplayTicket)
+		unchanged := causeUnchanged(dl)
 		if prev != "" {
 			res.FailedAgain++
 			item.Reason = fmt.Sprintf("failed again (%s) after replay under ticket %s", dl.ErrorCode, prev)
+			if !unchanged {
+				item.Reason += fmt.Sprintf(", with a new cause (was %s)", dl.Header.Get(HeaderReplayCauseCode))
+			}
 		}
 		switch {
 		case reason != "":
 			item.Outcome, item.Reason = "skipped", reason
 			res.Skipped++
-		case prev == opts.Ticket && !opts.Force:
+		case prev == opts.Ticket && unchanged && !opts.Force:
 			item.Outcome = "refused"
-			item.Reason = fmt.Sprintf("failed again (%s) after replay under this ticket: fix the cause, then replay under a new ticket, or --force", dl.ErrorCode)
+			item.Reason = fmt.Sprintf("failed again with the same code (%s) after replay under this ticket: fix the cause, then replay under a new ticket, or --force", dl.ErrorCode)
 			res.Refused++
 		case opts.DryRun:
 			item.Outcome = "would_replay"
@@ -248,6 +284,7 @@ func (o *Ops) Replay(ctx context.Context, opts ReplayOptions) (ReplayResult, err
 				return res, fmt.Errorf("replay dead letter %d to %s: %w", dl.Seq, subj, err)
 			}
 			item.StreamSeq = ack.Sequence
+			item.key, item.version = delta.ContactKey(dl.ExternalID), payloadVersion(dl.Data)
 			if ack.Duplicate {
 				item.Outcome = "duplicate"
 				res.Duplicates++
@@ -266,7 +303,95 @@ func (o *Ops) Replay(ctx context.Context, opts ReplayOptions) (ReplayResult, err
 		}
 		res.Items = append(res.Items, item)
 	}
+	if opts.Wait > 0 && res.Replayed+res.Duplicates > 0 {
+		if err := o.awaitReplays(ctx, &res, opts.Ticket, dlqLast, opts.Wait); err != nil {
+			return res, err
+		}
+	}
 	return res, nil
+}
+
+// causeUnchanged reports whether a dead letter that failed again after a
+// replay failed for the cause it was replayed with: the same error code.
+// Messages are not compared: they quote redacted values and differ between
+// Salesforce releases for one cause. One replayed before the cause was
+// recorded counts as unchanged.
+func causeUnchanged(dl DeadLetter) bool {
+	code := dl.Header.Get(HeaderReplayCauseCode)
+	return code == "" || code == dl.ErrorCode
+}
+
+// awaitReplays waits up to wait for each replayed delta's outcome: a new
+// dead letter (after dlqLast) carrying ticket and Cs-Replay-Of DLQ:<seq>,
+// or contact state at or past its version. It polls; nothing is consumed.
+func (o *Ops) awaitReplays(ctx context.Context, res *ReplayResult, ticket string, dlqLast uint64, wait time.Duration) error {
+	res.Waited = true
+	kv, err := o.js.KeyValue(ctx, bus.BucketState)
+	if err != nil {
+		return fmt.Errorf("bucket %s: %w", bus.BucketState, err)
+	}
+	open := map[string]*ReplayItem{} // by Cs-Replay-Of
+	for i := range res.Items {
+		it := &res.Items[i]
+		if it.Outcome == "replayed" || it.Outcome == "duplicate" {
+			open["DLQ:"+strconv.FormatUint(it.Seq, 10)] = it
+		}
+	}
+	deadline := time.Now().Add(wait)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	from := dlqLast + 1
+	for len(open) > 0 {
+		err := scan(ctx, o.js, bus.StreamDLQ, bus.DLQSubjects, scanFrom{Seq: from}, true, func(r record) error {
+			from = r.Seq + 1
+			it := open[r.Header.Get(HeaderReplayOf)]
+			if it == nil || r.Header.Get(HeaderReplayTicket) != ticket {
+				return nil
+			}
+			it.After, it.NewSeq = "failed_again", r.Seq
+			it.NewCode, it.NewMessage = r.Header.Get(bus.HeaderErrorCode), maskText(r.Header.Get(bus.HeaderErrorMessage))
+			res.FailedAfter++
+			delete(open, r.Header.Get(HeaderReplayOf))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for of, it := range open {
+			e, err := kv.Get(ctx, it.key)
+			if errors.Is(err, jetstream.ErrKeyNotFound) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("read the contact state: %w", err)
+			}
+			var st struct {
+				Version int64 `json:"v"`
+			}
+			if json.Unmarshal(e.Value(), &st) != nil || st.Version < it.version {
+				continue
+			}
+			it.After = "applied"
+			if st.Version > it.version {
+				it.After = "superseded"
+			}
+			res.Applied++
+			delete(open, of)
+		}
+		if len(open) == 0 || !time.Now().Before(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	for _, it := range open {
+		it.After = "no_outcome"
+		res.NoOutcome++
+	}
+	return nil
 }
 
 // replaySubject is the subject to republish dl to, or why it cannot be.
@@ -296,6 +421,10 @@ func replayMsg(subject string, dl DeadLetter, ticket string) *nats.Msg {
 	}
 	m.Header.Set(HeaderReplayTicket, ticket)
 	m.Header.Set(HeaderReplayOf, "DLQ:"+strconv.FormatUint(dl.Seq, 10))
+	// The cause it is replayed with travels along, so a dead letter that
+	// fails again tells whether the cause changed since.
+	m.Header.Set(HeaderReplayCauseCode, dl.ErrorCode)
+	m.Header.Set(HeaderReplayCauseMessage, dl.Message)
 	return m
 }
 
@@ -303,6 +432,10 @@ func replayMsg(subject string, dl DeadLetter, ticket string) *nats.Msg {
 const (
 	HeaderReplayTicket = "Cs-Replay-Ticket" // the ticket of the replay or backfill
 	HeaderReplayOf     = "Cs-Replay-Of"     // <stream>:<seq> of the message republished
+	// The dead letter's Cs-Error-Code and Cs-Error-Message when it was
+	// replayed.
+	HeaderReplayCauseCode    = "Cs-Replay-Cause-Code"
+	HeaderReplayCauseMessage = "Cs-Replay-Cause-Message"
 )
 
 func isBookkeeping(k string) bool {
@@ -310,7 +443,8 @@ func isBookkeeping(k string) bool {
 		return true
 	}
 	for _, b := range []string{bus.HeaderOrigSubject, bus.HeaderOrigStream, bus.HeaderOrigSeq, bus.HeaderErrorCode,
-		bus.HeaderErrorMessage, bus.HeaderDeliveries, bus.HeaderFailedAt, HeaderReplayTicket, HeaderReplayOf} {
+		bus.HeaderErrorMessage, bus.HeaderDeliveries, bus.HeaderFailedAt, HeaderReplayTicket, HeaderReplayOf,
+		HeaderReplayCauseCode, HeaderReplayCauseMessage} {
 		if strings.EqualFold(k, b) {
 			return true
 		}

@@ -202,13 +202,16 @@ func WriteDeadLetter(w io.Writer, d DeadLetter) error {
 // WriteReplay prints a replay's items and totals.
 func WriteReplay(w io.Writer, r ReplayResult, dryRun bool) {
 	tw := newTab(w)
-	fmt.Fprintln(tw, "SEQ\tOUTCOME\tSUBJECT\tEXTERNAL_ID\tNOTE")
+	fmt.Fprintln(tw, "SEQ\tOUTCOME\tAFTER\tSUBJECT\tEXTERNAL_ID\tNOTE")
 	for _, it := range r.Items {
 		note := it.Reason
 		if it.StreamSeq > 0 {
 			note = fmt.Sprintf("CONTACTS seq %d", it.StreamSeq)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", it.Seq, it.Outcome, dash(it.Subject), dash(it.ExternalID), note)
+		if it.After == "failed_again" {
+			note += fmt.Sprintf("; new dead letter %d: %s %s", it.NewSeq, it.NewCode, truncate(it.NewMessage, 80))
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", it.Seq, it.Outcome, dash(it.After), dash(it.Subject), dash(it.ExternalID), note)
 	}
 	_ = tw.Flush()
 	if dryRun {
@@ -217,6 +220,9 @@ func WriteReplay(w io.Writer, r ReplayResult, dryRun bool) {
 	}
 	fmt.Fprintf(w, "replayed %d, duplicates %d, skipped %d, deleted from DLQ %d, failed again %d, refused %d\n",
 		r.Replayed, r.Duplicates, r.Skipped, r.Deleted, r.FailedAgain, r.Refused)
+	if r.Waited {
+		fmt.Fprintf(w, "after the replay: applied %d, failed again %d, no outcome yet %d\n", r.Applied, r.FailedAfter, r.NoOutcome)
+	}
 }
 
 func countOutcome(items []ReplayItem, outcome string) int {
