@@ -97,6 +97,10 @@ func (c *Config) setDefaults() {
 // DefaultShutdownTimeout is Config.ShutdownTimeout's default.
 const DefaultShutdownTimeout = 10 * time.Second
 
+// pausedShutdown caps the shutdown deadline of a run that ends with writes
+// paused for the daily allocation.
+const pausedShutdown = time.Second
+
 // Run executes one run and returns its summary. The error is for failures
 // to run at all; an incomplete run is a Summary with Gaps.
 func Run(ctx context.Context, cfg Config) (Summary, error) {
@@ -183,12 +187,13 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		conns   []*nats.Conn
 		stopped bool
 	)
+	deadline := cfg.ShutdownTimeout
 	stopAll := func() Shutdown {
 		if stopped {
 			return Shutdown{}
 		}
 		stopped = true
-		return stopMembers(cfg.ShutdownTimeout, rec, fleet, conns, log)
+		return stopMembers(deadline, rec, fleet, conns, log)
 	}
 	defer stopAll() // early returns; the normal end stops them before the summary
 	rec, err = reconcile.New(js, sf, reconcile.Config{}, log.Named("reconciler"))
@@ -246,6 +251,10 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		// The gate closes on the daily allocation only (usage at
 		// SF_API_USAGE_PAUSE_AT, or REQUEST_LIMIT_EXCEEDED).
 		sum.Paused = "daily API limit reached: " + why
+		// Batches in flight wait at the closed gate and cannot finish
+		// before the allocation frees up: waiting out the whole deadline
+		// for them would only delay the summary. They are redelivered.
+		deadline = min(deadline, pausedShutdown)
 	}
 	sum.DurationMS = time.Since(start).Milliseconds()
 	sum.Shutdown = stopAll()
