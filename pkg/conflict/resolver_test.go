@@ -13,6 +13,7 @@ import (
 	"github.com/contactsync/contactsync/pkg/delta"
 	"github.com/contactsync/contactsync/pkg/salesforce"
 	"github.com/contactsync/contactsync/pkg/sfsim"
+	"github.com/contactsync/contactsync/pkg/sfsim/sfsimtest"
 )
 
 const extField = conflict.DefaultExternalIDField
@@ -20,22 +21,14 @@ const extField = conflict.DefaultExternalIDField
 var seenAt = time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 
 type env struct {
-	srv *sfsim.Server
+	srv *sfsimtest.Org
 	sf  *salesforce.Client
 }
 
 func newEnv(t *testing.T, dupAction string) *env {
 	t.Helper()
-	srv, err := sfsim.New(sfsim.Config{DuplicateAction: dupAction})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	sf, err := salesforce.New(context.Background(), salesforce.Config{
-		LoginURL: srv.URL(), ClientID: "contactsync", ClientSecret: "contactsync-secret", MaxRetryElapsed: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := sfsimtest.Start(t, sfsim.Config{DuplicateAction: dupAction})
+	sf := srv.Client(t, func(c *salesforce.Config) { c.MaxRetryElapsed = -1 })
 	return &env{srv: srv, sf: sf}
 }
 

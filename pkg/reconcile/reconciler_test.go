@@ -19,6 +19,7 @@ import (
 	"github.com/contactsync/contactsync/pkg/reconcile"
 	"github.com/contactsync/contactsync/pkg/salesforce"
 	"github.com/contactsync/contactsync/pkg/sfsim"
+	"github.com/contactsync/contactsync/pkg/sfsim/sfsimtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -31,7 +32,7 @@ const waitTimeout = 60 * time.Second
 
 type harness struct {
 	js   jetstream.JetStream
-	srv  *sfsim.Server
+	srv  *sfsimtest.Org
 	sf   *countingSF
 	reps chan reconcile.Report
 	ids  []string // seeded contacts the events point at
@@ -62,19 +63,10 @@ func newHarness(t *testing.T) *harness {
 // newHarnessOn is a harness whose reconcilers use js.
 func newHarnessOn(t *testing.T, js jetstream.JetStream) *harness {
 	t.Helper()
-	ctx := context.Background()
-	srv, err := sfsim.New(sfsim.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	srv := sfsimtest.Start(t, sfsim.Config{})
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	t.Cleanup(tr.CloseIdleConnections)
-	sf, err := salesforce.New(ctx, salesforce.Config{LoginURL: srv.URL(), ClientID: "contactsync",
-		ClientSecret: "contactsync-secret", MaxRetryElapsed: -1, HTTPClient: &http.Client{Transport: tr}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sf := srv.Client(t, func(c *salesforce.Config) { c.MaxRetryElapsed, c.HTTPClient = -1, &http.Client{Transport: tr} })
 	h := &harness{js: js, srv: srv, sf: &countingSF{Client: sf, calls: make(chan struct{}, 64)},
 		reps: make(chan reconcile.Report, 1024)}
 	for i := range 6 {

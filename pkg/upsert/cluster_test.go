@@ -15,6 +15,7 @@ import (
 	"github.com/contactsync/contactsync/pkg/conflict"
 	"github.com/contactsync/contactsync/pkg/delta"
 	"github.com/contactsync/contactsync/pkg/sfsim"
+	"github.com/contactsync/contactsync/pkg/sfsim/sfsimtest"
 	"github.com/contactsync/contactsync/pkg/upsert"
 )
 
@@ -31,11 +32,7 @@ func TestStateLeaderLoss(t *testing.T) { nodeLoss(t, "KV_"+bus.BucketState) }
 
 func nodeLoss(t *testing.T, victim string) {
 	c := bustest.StartCluster(t, 3, bus.Topology{})
-	srv, err := sfsim.New(sfsim.Config{Faults: sfsim.Faults{LatencyMS: 150}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	srv := sfsimtest.Start(t, sfsim.Config{Faults: sfsim.Faults{LatencyMS: 150}})
 	ctx := context.Background()
 	sf, log := recordingClient(t, srv)
 	connect := func(name string) *nats.Conn {

@@ -10,20 +10,13 @@ import (
 
 	"github.com/contactsync/contactsync/pkg/salesforce"
 	"github.com/contactsync/contactsync/pkg/sfsim"
+	"github.com/contactsync/contactsync/pkg/sfsim/sfsimtest"
 )
 
-func emulator(t *testing.T) (*sfsim.Server, *salesforce.Client) {
+func emulator(t *testing.T) (*sfsimtest.Org, *salesforce.Client) {
 	t.Helper()
-	srv, err := sfsim.New(sfsim.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	sf, err := salesforce.New(context.Background(), salesforce.Config{LoginURL: srv.URL(), ClientID: "contactsync", ClientSecret: "contactsync-secret"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sf.Close)
+	srv := sfsimtest.Start(t, sfsim.Config{})
+	sf := srv.Client(t)
 	return srv, sf
 }
 
@@ -105,7 +98,7 @@ func recs(prefix string, n int) []salesforce.Record {
 	return out
 }
 
-func upsertCalls(srv *sfsim.Server) int64 {
+func upsertCalls(srv *sfsimtest.Org) int64 {
 	return srv.Stats().Routes["PATCH /composite/sobjects/{type}/{field}"]
 }
 

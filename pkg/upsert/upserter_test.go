@@ -21,6 +21,7 @@ import (
 	"github.com/contactsync/contactsync/pkg/delta"
 	"github.com/contactsync/contactsync/pkg/salesforce"
 	"github.com/contactsync/contactsync/pkg/sfsim"
+	"github.com/contactsync/contactsync/pkg/sfsim/sfsimtest"
 	"github.com/contactsync/contactsync/pkg/upsert"
 )
 
@@ -37,7 +38,7 @@ type env struct {
 	t      *testing.T
 	ns     *bus.Embedded
 	js     jetstream.JetStream
-	srv    *sfsim.Server
+	srv    *sfsimtest.Org
 	sf     *salesforce.Client
 	stats  *upsert.Stats
 	gate   *upsert.Gate
@@ -49,16 +50,8 @@ type env struct {
 func newEnv(t *testing.T, sfcfg sfsim.Config) *env {
 	t.Helper()
 	ns, js := bustest.Start(t, bus.Topology{})
-	ctx := context.Background()
-	srv, err := sfsim.New(sfcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	sf, err := salesforce.New(ctx, salesforce.Config{LoginURL: srv.URL(), ClientID: "contactsync", ClientSecret: "contactsync-secret"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := sfsimtest.Start(t, sfcfg)
+	sf := srv.Client(t)
 	cfg := upsert.Config{AckWait: 3 * time.Second, MaxDelay: 200 * time.Millisecond, LeaseTTL: 2 * time.Second, Heartbeat: 300 * time.Millisecond,
 		LimitCheckInterval: 200 * time.Millisecond, ShutdownTimeout: 5 * time.Second, RecordRetryMaxElapsed: 20 * time.Second}
 	e := &env{t: t, ns: ns, js: js, srv: srv, sf: sf, stats: &upsert.Stats{}, cfg: cfg}

@@ -2,7 +2,6 @@ package upsert_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/contactsync/contactsync/pkg/salesforce"
 	"github.com/contactsync/contactsync/pkg/sfsim"
+	"github.com/contactsync/contactsync/pkg/sfsim/sfsimtest"
 )
 
 // loggedWrite is one Contact record written by external ID, as Salesforce
@@ -77,7 +77,7 @@ func recordedEnv(t *testing.T, sfcfg sfsim.Config) (*env, *writeLog) {
 
 // recordingClient is a Salesforce client for srv whose calls pass through a
 // recording proxy.
-func recordingClient(t *testing.T, srv *sfsim.Server) (*salesforce.Client, *writeLog) {
+func recordingClient(t *testing.T, srv *sfsimtest.Org) (*salesforce.Client, *writeLog) {
 	t.Helper()
 	log := &writeLog{}
 	target := srv.URL()
@@ -113,11 +113,7 @@ func recordingClient(t *testing.T, srv *sfsim.Server) (*salesforce.Client, *writ
 	}))
 	t.Cleanup(proxy.Close)
 	self = proxy.URL
-	sf, err := salesforce.New(context.Background(), salesforce.Config{LoginURL: proxy.URL, ClientID: "contactsync", ClientSecret: "contactsync-secret"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sf.Close)
+	sf := srv.Client(t, func(c *salesforce.Config) { c.LoginURL = proxy.URL })
 	return sf, log
 }
 
