@@ -5,7 +5,7 @@ import (
 	"strings"
 	"sync"
 
-	sfmetadata "github.com/contactsync/contactsync/deployments/salesforce"
+	"github.com/contactsync/contactsync/pkg/internal/sfmeta"
 )
 
 // The default schema is built from the SFDX metadata contactsync ships
@@ -42,7 +42,7 @@ func standardContactFields() []Field {
 // schemaFromShipped loads and converts the shipped metadata once.
 func schemaFromShipped() (*Schema, error) {
 	metadataOnce.Do(func() {
-		md, err := sfmetadata.Load()
+		md, err := sfmeta.Load()
 		if err != nil {
 			metadataErr = err
 			return
@@ -69,7 +69,7 @@ var metadataTypes = map[string]string{
 // permission exempts the integration user, which holds every custom
 // permission. Alert texts are not carried over: the emulator answers with
 // the recorded "Use one of these records?".
-func SchemaFromMetadata(md *sfmetadata.Metadata) (*Schema, error) {
+func SchemaFromMetadata(md *sfmeta.Metadata) (*Schema, error) {
 	s := &Schema{}
 	hasContact := false
 	for _, mo := range md.Objects {

@@ -3,14 +3,14 @@ package sfsim_test
 import (
 	"testing"
 
-	sfmetadata "github.com/contactsync/contactsync/deployments/salesforce"
+	"github.com/contactsync/contactsync/pkg/internal/sfmeta"
 	"github.com/contactsync/contactsync/pkg/sfsim"
 )
 
 // TestDefaultSchemaIsTheShippedMetadata: the default org is what
 // deployments/salesforce deploys, and agrees with the built-in description.
 func TestDefaultSchemaIsTheShippedMetadata(t *testing.T) {
-	md, err := sfmetadata.Load()
+	md, err := sfmeta.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestDefaultSchemaIsTheShippedMetadata(t *testing.T) {
 // Sync_Version_Monotonic rule of the metadata are those of BuiltinSchema,
 // so `go run ./workers/standalone` enforces what users deploy either way.
 func TestVersionGuardIsShippedAndBuiltIn(t *testing.T) {
-	md, err := sfmetadata.Load()
+	md, err := sfmeta.Load()
 	if err != nil {
 		t.Fatal(err)
 	}

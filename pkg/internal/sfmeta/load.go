@@ -1,4 +1,4 @@
-package sfmetadata
+package sfmeta
 
 import (
 	"fmt"

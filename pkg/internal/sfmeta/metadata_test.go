@@ -1,4 +1,4 @@
-package sfmetadata
+package sfmeta
 
 import (
 	"io/fs"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	sfmetadata "github.com/contactsync/contactsync/deployments/salesforce"
 )
 
 const (
@@ -41,12 +43,9 @@ func mustField(t *testing.T, m *Metadata, object, field string) *Field {
 // embeddedFiles returns every file of the embedded package directory.
 func embeddedFiles(t *testing.T) fstest.MapFS {
 	t.Helper()
-	sub, err := fs.Sub(forceApp, "force-app")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sub := sfmetadata.Source()
 	out := fstest.MapFS{}
-	err = fs.WalkDir(sub, ".", func(path string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(sub, ".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}

@@ -1,7 +1,7 @@
-// Package sfmetadata loads the Salesforce metadata that contactsync ships in
-// Salesforce DX source format (force-app/ next to this file): the Contact
-// external-ID and Sync_Version__c fields, the Contact_Sync_Exception__c
-// object, the email matching and duplicate rules, the validation rules (the
+// Package sfmeta parses the Salesforce metadata that contactsync ships in
+// Salesforce DX source format (deployments/salesforce/force-app, embedded by
+// the small package beside it): the Contact external-ID and Sync_Version__c
+// fields, the Contact_Sync_Exception__c object, the email matching and duplicate rules, the validation rules (the
 // external ID is immutable, Sync_Version__c never goes back), the integration
 // custom permission and its permission set.
 //
@@ -11,18 +11,16 @@
 //
 // Only custom fields are described: standard fields (Contact.LastName,
 // Contact.Email, …) are not part of the metadata.
-package sfmetadata
+package sfmeta
 
 import (
-	"embed"
 	"fmt"
 	"io/fs"
 	"sort"
 	"strings"
-)
 
-//go:embed force-app
-var forceApp embed.FS
+	sfmetadata "github.com/contactsync/contactsync/deployments/salesforce"
+)
 
 // sourceRoot is the DX source directory inside the package directory.
 const sourceRoot = "main/default"
@@ -219,14 +217,10 @@ type FieldPermission struct {
 	Readable, Editable bool
 }
 
-// Load parses the metadata embedded in the binary (this package's
-// force-app/ directory) and checks its cross-references.
+// Load parses the metadata embedded in the binary
+// (deployments/salesforce/force-app) and checks its cross-references.
 func Load() (*Metadata, error) {
-	sub, err := fs.Sub(forceApp, "force-app")
-	if err != nil {
-		return nil, err
-	}
-	return LoadFS(sub)
+	return LoadFS(sfmetadata.Source())
 }
 
 // LoadFS parses a DX package directory (the directory holding main/default)
@@ -248,7 +242,7 @@ func LoadFS(fsys fs.FS) (*Metadata, error) {
 		}
 		rel := strings.TrimPrefix(path, sourceRoot+"/")
 		if err := l.file(rel, data); err != nil {
-			return fmt.Errorf("sfmetadata: %s: %w", rel, err)
+			return fmt.Errorf("sfmeta: %s: %w", rel, err)
 		}
 		return nil
 	})

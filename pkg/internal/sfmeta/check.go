@@ -1,4 +1,4 @@
-package sfmetadata
+package sfmeta
 
 import (
 	"errors"
@@ -13,7 +13,7 @@ import (
 // at once (errors.Join). Load and LoadFS call it.
 func (m *Metadata) Check() error {
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("sfmetadata: "+format, args...)) }
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("sfmeta: "+format, args...)) }
 
 	customField := func(object, field string) bool {
 		if !strings.HasSuffix(field, "__c") {
