@@ -3,13 +3,8 @@ package upsert
 import (
 	"context"
 	"strings"
-	"time"
 
-	"go.uber.org/zap"
-
-	"github.com/contactsync/contactsync/pkg/internal/ctxsleep"
 	"github.com/contactsync/contactsync/pkg/salesforce"
-	"github.com/contactsync/contactsync/pkg/telemetry"
 )
 
 // deleter is what deletes need from the Salesforce client, beyond the
@@ -70,40 +65,16 @@ func (b *batchRun) splitDeletes(items []item, state map[string]stored) ([]item, 
 // with one batched query by external ID; a contact not found, or already
 // deleted, counts as deleted. Transient failures are retried with backoff
 // for RecordRetryMaxElapsed, then dead-lettered; permanent ones are
-// dead-lettered at once. Each applied delete leaves a tombstone in state.
+// dead-lettered at once (untilSettled, the same loop as writes). Each
+// applied delete leaves a tombstone in state.
 func (b *batchRun) delete(ctx context.Context, ws []*write) {
 	if len(ws) == 0 {
 		return
 	}
-	u := b.u
-	sf := u.d.Salesforce.(deleter)
-	bo := newBackoff()
-	start := time.Now()
-	pending := ws
-	for len(pending) > 0 {
-		if err := u.d.Gate.Wait(ctx); err != nil {
-			return
-		}
-		next, err := b.deleteOnce(ctx, sf, pending)
-		pending = next
-		if len(pending) == 0 {
-			return
-		}
-		if err != nil {
-			b.log.Warn("Salesforce delete failed; retrying", zap.String("error", telemetry.Redact(err.Error())), zap.Int("records", len(pending)))
-		}
-		if time.Since(start) > u.cfg.RecordRetryMaxElapsed {
-			for _, w := range pending {
-				b.fail(w, "RETRIES_EXHAUSTED", "transient error persisted for "+u.cfg.RecordRetryMaxElapsed.String()+": "+w.lastErr)
-			}
-			return
-		}
-		u.d.Stats.retries.Add(1)
-		if !ctxsleep.Sleep(ctx, bo.NextBackOff()) {
-			return
-		}
-		b.inProgress()
-	}
+	sf := b.u.d.Salesforce.(deleter)
+	b.untilSettled(ctx, "Salesforce delete failed; retrying", ws, func(ctx context.Context, pending []*write) ([]*write, error) {
+		return b.deleteOnce(ctx, sf, pending)
+	})
 }
 
 // deleteOnce looks up missing Ids and sends one delete round; it returns

@@ -260,35 +260,47 @@ func (b *batchRun) inProgress() {
 
 // write sends the writes, retrying transient failures, until each has an outcome.
 func (b *batchRun) write(ctx context.Context, writes []*write) {
+	b.untilSettled(ctx, "Salesforce request failed; retrying batch", writes, b.send)
+}
+
+// untilSettled runs one round of requests (once) on ws, and again on what
+// it hands back, until every write has an outcome — the one retry loop of a
+// batch's Salesforce work (writes and deletes). Between rounds it waits
+// while the fleet is paused, backs off (backoff/v4) and keeps the batch in
+// progress. A round refused for the daily limit pauses the fleet. A
+// whole-request failure (Salesforce away) is retried as long as the
+// partition is held, keeping its order; writes that keep failing
+// transiently on their own are dead-lettered (RETRIES_EXHAUSTED) after
+// RecordRetryMaxElapsed.
+func (b *batchRun) untilSettled(ctx context.Context, failed string, ws []*write, once func(context.Context, []*write) ([]*write, error)) {
 	u := b.u
-	bo := newBackoff()
+	bo := backoff.WithContext(newBackoff(), ctx)
 	start := time.Now()
-	pending := writes
+	pending := ws
 	for len(pending) > 0 {
 		if err := u.d.Gate.Wait(ctx); err != nil {
 			return
 		}
-		next, err := b.send(ctx, pending)
-		if err != nil {
-			if salesforce.ClassOf(err) == salesforce.ClassLimit {
-				u.d.Gate.pause("Salesforce answered REQUEST_LIMIT_EXCEEDED")
-				pending = next // what a bisected send settled stays settled
-				continue
-			}
-			b.log.Warn("Salesforce request failed; retrying batch", zap.String("error", telemetry.Redact(err.Error())), zap.Int("records", len(next)))
+		next, err := once(ctx, pending)
+		pending = next // what a bisected round settled stays settled
+		if err != nil && salesforce.ClassOf(err) == salesforce.ClassLimit {
+			u.d.Gate.pause("Salesforce answered REQUEST_LIMIT_EXCEEDED")
+			continue
 		}
-		pending = next
 		if len(pending) == 0 {
 			return
 		}
-		if err == nil && time.Since(start) > u.cfg.RecordRetryMaxElapsed {
+		if err != nil {
+			b.log.Warn(failed, zap.String("error", telemetry.Redact(err.Error())), zap.Int("records", len(pending)))
+		} else if time.Since(start) > u.cfg.RecordRetryMaxElapsed {
 			for _, w := range pending {
 				b.fail(w, "RETRIES_EXHAUSTED", "transient error persisted for "+u.cfg.RecordRetryMaxElapsed.String()+": "+w.lastErr)
 			}
 			return
 		}
 		u.d.Stats.retries.Add(1)
-		if !ctxsleep.Sleep(ctx, bo.NextBackOff()) {
+		wait := bo.NextBackOff()
+		if wait == backoff.Stop || !ctxsleep.Sleep(ctx, wait) {
 			return
 		}
 		b.inProgress()
