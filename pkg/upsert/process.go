@@ -157,9 +157,15 @@ func (u *Upserter) settle(ctx context.Context, b *batchRun) {
 		}
 		u.d.Stats.conflicts.Add(1)
 	}
+	unwritten := 0 // dead letters left for redelivery because the partition or the process is stopping
 	for i, m := range b.msgs {
 		r := &b.res[i]
 		if r.pending || r.outcome != DeadLettered {
+			continue
+		}
+		if ctx.Err() != nil {
+			r.pending = true
+			unwritten++
 			continue
 		}
 		// The reason is redacted here, where it is written: Salesforce's
@@ -171,12 +177,21 @@ func (u *Upserter) settle(ctx context.Context, b *batchRun) {
 			dl.Deliveries, dl.StreamSeq = md.NumDelivered, md.Sequence.Stream
 		}
 		if err := u.publishWithRetry(ctx, func(ctx context.Context) error { return bus.PublishDeadLetter(ctx, u.js, dl) }); err != nil {
-			log.Error("dead letter not written; leaving message for redelivery", zap.Error(err))
 			r.pending = true
+			if ctx.Err() != nil {
+				unwritten++
+				continue
+			}
+			log.Error("dead letter not written; leaving message for redelivery", zap.Error(err))
 			continue
 		}
 		log.Warn("dead-lettered delta", zap.String("code", r.code), zap.String("reason", dl.Message),
 			zap.Uint64("stream_seq", dl.StreamSeq), zap.Uint64("deliveries", dl.Deliveries))
+	}
+	if unwritten > 0 {
+		// One line per batch, not one per delta: a stop with a paused fleet
+		// cuts thousands short, and they are simply redelivered.
+		log.Info("stopping: dead letters left for redelivery to the partition's next owner", zap.Int("deltas", unwritten))
 	}
 	states := map[string]stored{}
 	owner := map[string]*write{}

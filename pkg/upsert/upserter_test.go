@@ -333,14 +333,14 @@ func TestBadInputEndsInDLQWithReason(t *testing.T) {
 		d    delta.Delta
 		code string
 	}{
-		{contactDelta("B1", 1, map[string]any{"LastName": "B", "Email": "not-an-email"}), "INVALID_EMAIL_ADDRESS"},
+		{contactDelta("B1", 1, map[string]any{"LastName": "B", "Email": "john.smith@@corp.example"}), "INVALID_EMAIL_ADDRESS"},
 		{contactDelta("B2", 1, map[string]any{"LastName": string(make([]byte, 81))}), "STRING_TOO_LONG"},
 		{contactDelta("B3", 1, map[string]any{"FirstName": "No last name"}), "REQUIRED_FIELD_MISSING"},
 		{contactDelta("B4", 1, map[string]any{"LastName": "B", "Shoe_Size__c": 42}), "INVALID_FIELD"},
 	}
 	for i := range bad {
 		if bad[i].code == "STRING_TOO_LONG" {
-			bad[i].d.Fields["LastName"] = fmt.Sprintf("%081d", 0)
+			bad[i].d.Fields["LastName"] = strings.Repeat("Worthington", 20000) // 220,000 characters
 		}
 		e.publish(bad[i].d)
 	}
@@ -363,8 +363,13 @@ func TestBadInputEndsInDLQWithReason(t *testing.T) {
 	}
 	for m := range batch.Messages() {
 		codes[m.Headers().Get(bus.HeaderErrorCode)] = true
-		if m.Headers().Get(bus.HeaderErrorMessage) == "" {
+		msg := m.Headers().Get(bus.HeaderErrorMessage)
+		if msg == "" {
 			t.Errorf("dead letter %s has no message", m.Headers().Get(bus.HeaderErrorCode))
+		}
+		// The reason names what is wrong without the personal data it refused.
+		if strings.Contains(msg, "john.smith") || strings.Contains(msg, "WorthingtonWorthington") {
+			t.Errorf("dead letter %s quotes personal data: %.120q", m.Headers().Get(bus.HeaderErrorCode), msg)
 		}
 	}
 	for _, b := range bad {
