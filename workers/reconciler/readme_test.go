@@ -1,27 +1,19 @@
 package main
 
 import (
-	"os"
 	"strings"
 	"testing"
 
-	"github.com/kelseyhightower/envconfig"
+	"github.com/contactsync/contactsync/pkg/cli/helptest"
 )
 
 // Issue 10: settings the binary reads were missing from the README. This
-// fails when --help's environment table names a variable the README does not.
+// fails when --help's environment table names a variable the README's
+// Configuration table does not list, or when that table says this service
+// uses a variable its --help does not name.
 func TestREADMEDocumentsEverySetting(t *testing.T) {
-	var b strings.Builder
-	if err := envconfig.Usagef("", &config{}, &b, "{{range .}}{{usage_key .}}\n{{end}}"); err != nil {
-		t.Fatal(err)
-	}
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, key := range strings.Fields(b.String()) {
-		if !strings.Contains(string(readme), "`"+key+"`") {
-			t.Errorf("README does not document %s (shown by --help)", key)
-		}
-	}
+	readme := helptest.README(t)
+	keys := helptest.EnvKeys(t, &config{})
+	helptest.CheckSettingsDocumented(t, readme, keys, "reconciler")
+	helptest.CheckSettingsUsed(t, readme, "reconciler", help+"\n"+strings.Join(keys, "\n"))
 }
