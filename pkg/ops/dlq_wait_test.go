@@ -15,25 +15,17 @@ import (
 	"github.com/contactsync/contactsync/pkg/cli"
 	"github.com/contactsync/contactsync/pkg/conflict"
 	"github.com/contactsync/contactsync/pkg/delta"
-	"github.com/contactsync/contactsync/pkg/salesforce"
 	"github.com/contactsync/contactsync/pkg/sfsim"
+	"github.com/contactsync/contactsync/pkg/sfsim/sfsimtest"
 	"github.com/contactsync/contactsync/pkg/upsert"
 )
 
 // startUpserter runs one real fleet member against the fixture's JetStream
 // and the emulator.
-func startUpserter(t *testing.T, f *fixture) *sfsim.Server {
+func startUpserter(t *testing.T, f *fixture) *sfsimtest.Org {
 	t.Helper()
-	srv, err := sfsim.New(sfsim.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	sf, err := salesforce.New(context.Background(), salesforce.Config{LoginURL: srv.URL(), ClientID: "contactsync", ClientSecret: "contactsync-secret"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sf.Close)
+	srv := sfsimtest.Start(t, sfsim.Config{})
+	sf := srv.Client(t)
 	nc, _ := bustest.Connect(t, f.e)
 	u, err := upsert.New(upsert.Config{Member: "replay-test", Heartbeat: 200 * time.Millisecond, LeaseTTL: 2 * time.Second,
 		AckWait: 5 * time.Second, MaxDelay: 100 * time.Millisecond, ShutdownTimeout: 2 * time.Second},

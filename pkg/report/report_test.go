@@ -21,6 +21,7 @@ import (
 	"github.com/contactsync/contactsync/pkg/report"
 	"github.com/contactsync/contactsync/pkg/salesforce"
 	"github.com/contactsync/contactsync/pkg/sfsim"
+	"github.com/contactsync/contactsync/pkg/sfsim/sfsimtest"
 	"github.com/contactsync/contactsync/pkg/upsert"
 )
 
@@ -34,7 +35,7 @@ func TestMain(m *testing.M) {
 // org is a seeded emulator org after a real pipeline run, with known
 // answers for each report.
 type org struct {
-	sim     *sfsim.Server
+	sim     *sfsimtest.Org
 	sf      *salesforce.Client
 	js      jetstream.JetStream
 	ops     *ops.Ops
@@ -57,11 +58,7 @@ func seed(t *testing.T) *org {
 	t.Helper()
 	ctx := context.Background()
 	e, js := bustest.Start(t, bus.Topology{})
-	sim, err := sfsim.New(sfsim.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
+	sim := sfsimtest.Start(t, sfsim.Config{})
 	o := &org{sim: sim, js: js, ops: ops.New(js, nil), ids: map[string]string{}}
 
 	// In the org before the sync: a contact that the fleet's MC_HELD will
@@ -98,7 +95,7 @@ func seed(t *testing.T) *org {
 		t.Fatal(err)
 	}
 	sum, err := pipeline.Run(ctx, pipeline.Config{NATSURL: e.ClientURL(), Upserters: 1, Input: in, Timeout: 2 * time.Minute,
-		SF: salesforce.Config{LoginURL: sim.URL(), ClientID: "contactsync", ClientSecret: "contactsync-secret"},
+		SF: sim.Config,
 		Upsert: upsert.Config{Heartbeat: 200 * time.Millisecond, LeaseTTL: 2 * time.Second, AckWait: 5 * time.Second, MaxDelay: 200 * time.Millisecond,
 			LimitCheckInterval: 200 * time.Millisecond, ShutdownTimeout: 5 * time.Second}})
 	if err != nil {
@@ -107,10 +104,7 @@ func seed(t *testing.T) *org {
 	if sum.Created != 4 || sum.Held != 1 || sum.DeadLettered != 1 || len(sum.Gaps) > 0 {
 		t.Fatalf("the sync should create 4, hold MC_HELD and dead-letter MC_BAD: %+v", sum)
 	}
-	if o.sf, err = salesforce.New(ctx, salesforce.Config{LoginURL: sim.URL(), ClientID: "contactsync", ClientSecret: "contactsync-secret"}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(o.sf.Close)
+	o.sf = sim.Client(t)
 	for _, r := range sim.Records("Contact") {
 		if ext, _ := r["External_Contact_ID__c"].(string); ext != "" {
 			o.ids[ext] = r["Id"].(string)
