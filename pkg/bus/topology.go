@@ -345,3 +345,11 @@ func ConflictSubject(segment string) string { return conflictPrefix + segment }
 
 // DLQSubject is where dead letters of segment are published.
 func DLQSubject(segment string) string { return dlqPrefix + segment }
+
+// HeaderRepairTicket marks a delta re-driven by `syncctl reconcile --repair`
+// (its value is the ticket). The upserter writes such a delta also when its
+// version equals the contact's applied version, so a contact deleted or
+// edited by hand in Salesforce gets the fleet's last write back; an older
+// version, or a contact whose applied state is a delete, stays stale, so a
+// repair never rolls a contact back past a newer delta.
+const HeaderRepairTicket = "Cs-Repair-Ticket"

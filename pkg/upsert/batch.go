@@ -12,6 +12,19 @@ type item struct {
 	idx   int // position in the fetched batch
 	delta delta.Delta
 	key   string // delta.ContactKey(ExternalID): KV key and subject token
+	// repair: the message carries bus.HeaderRepairTicket, so an equal
+	// version is rewritten instead of skipped (see stale).
+	repair bool
+}
+
+// stale reports whether it must not be written over st: its version is
+// older than the applied one, or equal (already applied) unless it is a
+// repair of a contact whose applied state is a write.
+func (it item) stale(st stored) bool {
+	if it.delta.Version == st.Version && it.repair && st.Version > 0 && !st.Deleted {
+		return false
+	}
+	return it.delta.Version <= st.Version
 }
 
 // write is one Salesforce record to send: the deltas of one contact folded
@@ -45,7 +58,7 @@ func fold(items []item, state map[string]stored) (writes []*write, stale []item)
 	var order []string
 	for _, it := range items {
 		st := state[it.key]
-		if it.delta.Version <= st.Version {
+		if it.stale(st) {
 			stale = append(stale, it)
 			continue
 		}

@@ -41,3 +41,36 @@ func TestFold(t *testing.T) {
 		t.Fatalf("C write = %+v", c)
 	}
 }
+
+// A repair (bus.HeaderRepairTicket) rewrites the applied version, and only
+// that: an older version stays stale, a tombstone stays deleted, a contact
+// with no state is written as any delta is, and without the header the
+// equal version is stale as before.
+func TestFoldRepairRewritesOnlyTheAppliedVersion(t *testing.T) {
+	rep := func(it item) item { it.repair = true; return it }
+	state := map[string]stored{
+		delta.ContactKey("A"): {contactState: contactState{ID: "003A", Version: 5}, rev: 1},
+		delta.ContactKey("B"): {contactState: contactState{ID: "003B", Version: 5}, rev: 2},
+		delta.ContactKey("C"): {contactState: contactState{Version: 5, Deleted: true}, rev: 3},
+		delta.ContactKey("D"): {contactState: contactState{ID: "003D", Version: 5}, rev: 4},
+	}
+	items := []item{
+		rep(mk(0, "A", 5, map[string]any{"LastName": "A"})), // equal, repair: written
+		rep(mk(1, "B", 4, map[string]any{"LastName": "B"})), // older, repair: stale
+		rep(mk(2, "C", 5, map[string]any{"LastName": "C"})), // tombstone: stale
+		mk(3, "D", 5, map[string]any{"LastName": "D"}),      // equal, no repair: stale
+		rep(mk(4, "E", 1, map[string]any{"LastName": "E"})), // no state: written
+	}
+	writes, stale := fold(items, state)
+	var staleIdx []int
+	for _, it := range stale {
+		staleIdx = append(staleIdx, it.idx)
+	}
+	if len(staleIdx) != 3 || staleIdx[0] != 1 || staleIdx[1] != 2 || staleIdx[2] != 3 {
+		t.Fatalf("stale = %v, want [1 2 3]", staleIdx)
+	}
+	if len(writes) != 2 || writes[0].key != delta.ContactKey("A") || writes[0].version != 5 || writes[0].rev != 1 ||
+		writes[1].key != delta.ContactKey("E") {
+		t.Fatalf("writes = %+v, want A at version 5 (rev 1) and E", writes)
+	}
+}

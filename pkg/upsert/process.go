@@ -82,7 +82,8 @@ func (u *Upserter) process(ctx context.Context, p int, lease *fleet.Lease, g gat
 				message: "this upserter cannot delete contacts (its Salesforce client has no DeleteCollection)"}
 			continue
 		}
-		items = append(items, item{idx: i, delta: d, key: delta.ContactKey(d.ExternalID)})
+		items = append(items, item{idx: i, delta: d, key: delta.ContactKey(d.ExternalID),
+			repair: m.Headers().Get(bus.HeaderRepairTicket) != ""})
 	}
 	if len(items) == 0 {
 		return b
