@@ -14,7 +14,7 @@ import (
 // Dead-letter headers. Producer headers (Cs-External-Id, …) are kept too.
 const (
 	HeaderOrigSubject  = "Cs-Orig-Subject"  // contacts.delta.<segment>.<key>: where a replay publishes
-	HeaderOrigStream   = "Cs-Orig-Stream"   // CONTACTS
+	HeaderOrigStream   = "Cs-Orig-Stream"   // CONTACTS, or CONFLICTS for a conflict event
 	HeaderOrigSeq      = "Cs-Orig-Seq"      // stream sequence of the original
 	HeaderErrorCode    = "Cs-Error-Code"    // Salesforce errorCode, or a contactsync code such as INVALID_DELTA
 	HeaderErrorMessage = "Cs-Error-Message" // the reason, one line
@@ -34,14 +34,18 @@ type DeadLetter struct {
 	ErrorCode  string
 	Message    string
 	Deliveries uint64
-	StreamSeq  uint64 // sequence in CONTACTS; makes the dead letter idempotent
+	Stream     string // the stream it was consumed from; "" = CONTACTS
+	StreamSeq  uint64 // sequence in Stream; makes the dead letter idempotent
 }
 
 // PublishDeadLetter stores dl in the DLQ stream on contacts.dlq.<segment>.
-// With StreamSeq set, its Nats-Msg-Id is dlq:CONTACTS:<seq>, so publishing
-// the same dead letter again (a worker crashed before terminating the
-// original) stores it once.
+// With StreamSeq set, its Nats-Msg-Id is dlq:<stream>:<seq> (CONTACTS or
+// CONFLICTS), so publishing the same dead letter again (a worker crashed
+// before terminating the original) stores it once.
 func PublishDeadLetter(ctx context.Context, js jetstream.JetStream, dl DeadLetter) error {
+	if dl.Stream == "" {
+		dl.Stream = StreamContacts
+	}
 	orig := OriginalSubject(dl.Subject)
 	seg := SegmentOf(orig)
 	if seg == "" {
@@ -56,7 +60,7 @@ func PublishDeadLetter(ctx context.Context, js jetstream.JetStream, dl DeadLette
 		m.Header[k] = append([]string(nil), vs...)
 	}
 	m.Header.Set(HeaderOrigSubject, orig)
-	m.Header.Set(HeaderOrigStream, StreamContacts)
+	m.Header.Set(HeaderOrigStream, dl.Stream)
 	if dl.StreamSeq > 0 {
 		m.Header.Set(HeaderOrigSeq, strconv.FormatUint(dl.StreamSeq, 10))
 	}
@@ -67,7 +71,7 @@ func PublishDeadLetter(ctx context.Context, js jetstream.JetStream, dl DeadLette
 
 	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(StreamDLQ)}
 	if dl.StreamSeq > 0 {
-		opts = append(opts, jetstream.WithMsgID(fmt.Sprintf("dlq:%s:%d", StreamContacts, dl.StreamSeq)))
+		opts = append(opts, jetstream.WithMsgID(fmt.Sprintf("dlq:%s:%d", dl.Stream, dl.StreamSeq)))
 	} else if id := dl.Header.Get(jetstream.MsgIDHeader); id != "" {
 		opts = append(opts, jetstream.WithMsgID("dlq:"+id))
 	}

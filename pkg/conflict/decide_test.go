@@ -6,6 +6,7 @@ import (
 
 	"github.com/contactsync/contactsync/pkg/delta"
 	"github.com/contactsync/contactsync/pkg/salesforce"
+	"github.com/contactsync/contactsync/pkg/worker"
 )
 
 // TestDecideTable walks every policy through every case of the DESIGN.md
@@ -19,8 +20,8 @@ func TestDecideTable(t *testing.T) {
 	sameCase := []Existing{{ID: "003A", ExternalID: "mc_1"}}
 	samePlusOther := []Existing{{ID: "003A", ExternalID: "MC_OTHER"}, {ID: "003B", ExternalID: "MC_1"}}
 
-	hold := func(k Kind) Decision { return Decision{Action: Hold, Kind: k} }
-	adopt := Decision{Action: Adopt, TargetID: "003A"}
+	hold := func(k Kind) Decision { return Decision{Outcome: worker.Held, Kind: k} }
+	adopt := Decision{Outcome: worker.Adopted, TargetID: "003A"}
 	type want struct{ strict, extID, email Decision }
 	cases := []struct {
 		name     string
@@ -35,16 +36,16 @@ func TestDecideTable(t *testing.T) {
 			want{hold(KindEmailConflict), hold(KindEmailConflict), hold(KindEmailConflict)}},
 		{"linked to another external ID", true, false, other, want{
 			hold(KindEmailConflict),
-			Decision{Action: SaveAnyway, Kind: KindDuplicateCreated},
-			Decision{Action: Rekey, TargetID: "003A", Kind: KindRekeyed}}},
+			Decision{Outcome: worker.Created, Kind: KindDuplicateCreated},
+			Decision{Outcome: worker.Rekeyed, TargetID: "003A", Kind: KindRekeyed}}},
 		{"linked to another external ID, adoption off", false, false, other, want{
 			hold(KindEmailConflict),
-			Decision{Action: SaveAnyway, Kind: KindDuplicateCreated},
-			Decision{Action: Rekey, TargetID: "003A", Kind: KindRekeyed}}},
+			Decision{Outcome: worker.Created, Kind: KindDuplicateCreated},
+			Decision{Outcome: worker.Rekeyed, TargetID: "003A", Kind: KindRekeyed}}},
 		{"linked to another external ID, Block rule", true, true, other, want{
 			hold(KindBlockedByRule),
 			hold(KindBlockedByRule),
-			Decision{Action: Rekey, TargetID: "003A", Kind: KindRekeyed}}},
+			Decision{Outcome: worker.Rekeyed, TargetID: "003A", Kind: KindRekeyed}}},
 		{"several contacts", true, false, several,
 			want{hold(KindAmbiguousEmail), hold(KindAmbiguousEmail), hold(KindAmbiguousEmail)}},
 		{"several unlinked contacts", true, false, severalUnlinked,
@@ -56,7 +57,7 @@ func TestDecideTable(t *testing.T) {
 		{"already linked, adoption off, Block rule", false, true, sameCase,
 			want{adopt, adopt, adopt}},
 		{"linked one among several", true, false, samePlusOther, want{
-			Decision{Action: Adopt, TargetID: "003B"}, Decision{Action: Adopt, TargetID: "003B"}, Decision{Action: Adopt, TargetID: "003B"}}},
+			Decision{Outcome: worker.Adopted, TargetID: "003B"}, Decision{Outcome: worker.Adopted, TargetID: "003B"}, Decision{Outcome: worker.Adopted, TargetID: "003B"}}},
 		{"no contact found", true, false, nil,
 			want{hold(KindEmailConflict), hold(KindEmailConflict), hold(KindEmailConflict)}},
 	}
@@ -87,7 +88,7 @@ func TestDecideMultipleExternalIDMatches(t *testing.T) {
 				Message: "External Contact ID: more than one record found for external id field: [003000000000002AAA, 003000000000001AAA]"},
 		}}
 		ex, d := r.decide(p, pe, []Existing{{ID: "003X"}})
-		if d != (Decision{Action: Hold, Kind: KindMultipleExternalIDMatches}) {
+		if d != (Decision{Outcome: worker.Held, Kind: KindMultipleExternalIDMatches}) {
 			t.Fatalf("%s: decision %+v", p, d)
 		}
 		if len(ex) != 2 || ex[0].ID != "003000000000001AAA" || ex[1].ID != "003000000000002AAA" {
@@ -109,20 +110,20 @@ func TestDecideMatchRecordsOnly(t *testing.T) {
 		}},
 	}}
 	ex, d := r.decide(Email, pe, nil)
-	if d != (Decision{Action: Hold, Kind: KindEmailConflict}) || len(ex) != 1 {
+	if d != (Decision{Outcome: worker.Held, Kind: KindEmailConflict}) || len(ex) != 1 {
 		t.Fatalf("decision %+v existing %+v", d, ex)
 	}
 	// With details carrying the email, the match record is a candidate.
 	pe.ref.Err.DuplicateResult.MatchResults[0].MatchRecords[0].Record["Email"] = "A@x.com"
 	ex, d = r.decide(Email, pe, nil)
-	if d != (Decision{Action: Adopt, TargetID: "003000000000001AAA"}) || len(ex) != 1 {
+	if d != (Decision{Outcome: worker.Adopted, TargetID: "003000000000001AAA"}) || len(ex) != 1 {
 		t.Fatalf("decision %+v existing %+v", d, ex)
 	}
 	// allowSave=false marks the rule as Block.
 	pe.ref.Err.DuplicateResult.AllowSave = false
 	pe.ref.Err.DuplicateResult.MatchResults[0].MatchRecords[0].Record[DefaultExternalIDField] = "MC_OTHER"
 	r.cfg.DefaultPolicy = ExternalID
-	if _, d = r.decide(ExternalID, pe, nil); d != (Decision{Action: Hold, Kind: KindBlockedByRule}) {
+	if _, d = r.decide(ExternalID, pe, nil); d != (Decision{Outcome: worker.Held, Kind: KindBlockedByRule}) {
 		t.Fatalf("blocked: decision %+v", d)
 	}
 }

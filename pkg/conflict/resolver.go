@@ -13,16 +13,7 @@ import (
 
 	"github.com/contactsync/contactsync/pkg/delta"
 	"github.com/contactsync/contactsync/pkg/salesforce"
-)
-
-// Outcome actions, one per refusal.
-const (
-	ActionAdopted    = "adopted"     // contact updated by Id and linked to the external ID
-	ActionRekeyed    = "rekeyed"     // contact updated by Id and re-keyed (email policy)
-	ActionCreated    = "created"     // saved anyway with allowSave=true (external-id policy)
-	ActionHeld       = "held"        // nothing written; Event says why
-	ActionDeadLetter = "dead_letter" // the policy's write failed permanently; Err says why
-	ActionRetry      = "retry"       // transient failure; try the record again later
+	"github.com/contactsync/contactsync/pkg/worker"
 )
 
 // DefaultExternalIDField is the Contact field carrying the external ID.
@@ -102,12 +93,18 @@ type Refusal struct {
 	Raw   json.RawMessage        // the delta's original JSON, if at hand (else Delta is marshalled)
 }
 
-// Outcome is the resolver's verdict on one refusal, in input order.
-type Outcome struct {
-	Action string // Action* constants
-	ID     string // the contact written (adopted, rekeyed, created)
-	Event  *Event // exception to publish on CONFLICTS, or nil
-	Err    error  // dead_letter: *salesforce.APIError with Salesforce's error; retry: the cause
+// Verdict is the resolver's verdict on one refusal, in input order. Its
+// Outcome is one of worker.Adopted (updated by Id and linked to the external
+// ID), worker.Rekeyed (updated by Id and re-keyed, email policy),
+// worker.Created (saved anyway with allowSave=true, external-id policy),
+// worker.Held (nothing written; Event says why), worker.DeadLettered (the
+// policy's write failed permanently; Err says why) or worker.Retried (a
+// transient failure; try the record again later).
+type Verdict struct {
+	Outcome worker.Outcome
+	ID      string // the contact written (adopted, rekeyed, created)
+	Event   *Event // exception to publish on CONFLICTS, or nil
+	Err     error  // DeadLettered: *salesforce.APIError with Salesforce's error; Retried: the cause
 }
 
 // Resolver settles duplicate-rule refusals by policy, with one SOQL query and
@@ -164,7 +161,7 @@ type pending struct {
 // batch, whatever its mix of segments. It returns one Outcome per refusal, in
 // order. An error means a whole call failed before anything was settled; the
 // caller retries the batch (every write is idempotent).
-func (r *Resolver) Resolve(ctx context.Context, refusals []Refusal) ([]Outcome, error) {
+func (r *Resolver) Resolve(ctx context.Context, refusals []Refusal) ([]Verdict, error) {
 	if len(refusals) == 0 {
 		return nil, nil
 	}
@@ -188,21 +185,21 @@ func (r *Resolver) Resolve(ctx context.Context, refusals []Refusal) ([]Outcome, 
 		return nil, err
 	}
 
-	outs := make([]Outcome, len(refusals))
+	outs := make([]Verdict, len(refusals))
 	targeted := map[string]bool{} // contact Ids written by this batch
 	keys := map[string]bool{}     // external IDs written by this batch
 	var updates, saves []int
 	for i, p := range ps {
 		x := p.ref.Delta.ExternalID
 		if keys[strings.ToLower(x)] {
-			outs[i] = Outcome{Action: ActionRetry, Err: fmt.Errorf("external ID written twice in one batch")}
+			outs[i] = Verdict{Outcome: worker.Retried, Err: fmt.Errorf("external ID written twice in one batch")}
 			continue
 		}
 		p.existing, p.dec = r.decide(p.policy, p, byEmail[p.email])
-		switch p.dec.Action {
-		case Adopt, Rekey:
+		switch p.dec.Outcome {
+		case worker.Adopted, worker.Rekeyed:
 			if targeted[p.dec.TargetID] {
-				outs[i] = Outcome{Action: ActionRetry, Err: fmt.Errorf("contact %s written twice in one batch", p.dec.TargetID)}
+				outs[i] = Verdict{Outcome: worker.Retried, Err: fmt.Errorf("contact %s written twice in one batch", p.dec.TargetID)}
 				continue
 			}
 			targeted[p.dec.TargetID] = true
@@ -215,20 +212,20 @@ func (r *Resolver) Resolve(ctx context.Context, refusals []Refusal) ([]Outcome, 
 					byEmail[p.email][j].ExternalID = x
 				}
 			}
-		case SaveAnyway:
+		case worker.Created:
 			keys[strings.ToLower(x)] = true
 			saves = append(saves, i)
 		default:
-			outs[i] = Outcome{Action: ActionHeld}
+			outs[i] = Verdict{Outcome: worker.Held}
 		}
 		if p.dec.Kind != "" {
 			p.event = r.event(p.segment, p.policy, p.dec.Kind, p)
 		}
-		if p.dec.Action == Hold {
+		if p.dec.Outcome == worker.Held {
 			outs[i].Event = p.event
 		}
 		r.log.Debug("conflict decided", zap.String("segment", p.segment), zap.String("external_id", x),
-			zap.String("policy", string(p.policy)), zap.Stringer("action", p.dec.Action),
+			zap.String("policy", string(p.policy)), zap.Stringer("outcome", p.dec.Outcome),
 			zap.String("kind", string(p.dec.Kind)), zap.Int("existing", len(p.existing)))
 	}
 
@@ -265,7 +262,7 @@ func (r *Resolver) Resolve(ctx context.Context, refusals []Refusal) ([]Outcome, 
 			}
 			// The updates are done; keep their outcomes and retry the rest.
 			for _, i := range saves {
-				outs[i] = Outcome{Action: ActionRetry, Err: err}
+				outs[i] = Verdict{Outcome: worker.Retried, Err: err}
 			}
 			return outs, nil
 		}
@@ -285,7 +282,7 @@ func (r *Resolver) decide(policy Policy, p *pending, found []Existing) ([]Existi
 		for _, id := range externalIDMatches(p.ref.Err.Message) {
 			ex = append(ex, Existing{ID: id, ExternalID: x})
 		}
-		return ex, Decision{Action: Hold, Kind: KindMultipleExternalIDMatches}
+		return ex, Decision{Outcome: worker.Held, Kind: KindMultipleExternalIDMatches}
 	}
 	existing := slices.Clone(found)
 	var bare []Existing // matched by the rule, details unknown
@@ -309,19 +306,19 @@ func (r *Resolver) decide(policy Policy, p *pending, found []Existing) ([]Existi
 		// The rule matched contacts that do not carry this email (or the
 		// email is not in the delta): nothing safe to adopt.
 		slices.SortFunc(bare, func(a, b Existing) int { return strings.Compare(a.ID, b.ID) })
-		return bare, Decision{Action: Hold, Kind: KindEmailConflict}
+		return bare, Decision{Outcome: worker.Held, Kind: KindEmailConflict}
 	}
 	blocked := dr != nil && !dr.AllowSave
 	return existing, Decide(policy, !r.cfg.NoAdoptUnlinked, x, blocked, existing)
 }
 
-func (r *Resolver) settleUpdate(p *pending, res salesforce.SaveResult) Outcome {
+func (r *Resolver) settleUpdate(p *pending, res salesforce.SaveResult) Verdict {
 	if res.Success {
-		a := ActionAdopted
-		if p.dec.Action == Rekey {
-			a = ActionRekeyed
+		a := worker.Adopted
+		if p.dec.Outcome == worker.Rekeyed {
+			a = worker.Rekeyed
 		}
-		return Outcome{Action: a, ID: p.dec.TargetID, Event: p.event}
+		return Verdict{Outcome: a, ID: p.dec.TargetID, Event: p.event}
 	}
 	e := firstError(res)
 	switch {
@@ -333,29 +330,29 @@ func (r *Resolver) settleUpdate(p *pending, res salesforce.SaveResult) Outcome {
 			ex = append(ex, Existing{ID: id, ExternalID: p.ref.Delta.ExternalID})
 		}
 		p.existing = ex
-		return Outcome{Action: ActionHeld, Event: r.event(p.segment, p.policy, KindEmailConflict, p)}
+		return Verdict{Outcome: worker.Held, Event: r.event(p.segment, p.policy, KindEmailConflict, p)}
 	case e.StatusCode == salesforce.CodeDuplicatesDetected:
 		// The rule also covers edits by this user (no exemption).
-		return Outcome{Action: ActionHeld, Event: r.event(p.segment, p.policy, KindBlockedByRule, p)}
+		return Verdict{Outcome: worker.Held, Event: r.event(p.segment, p.policy, KindBlockedByRule, p)}
 	case e.StatusCode == salesforce.CodeEntityIsDeleted || transient(e.StatusCode):
-		return Outcome{Action: ActionRetry, Err: recordErr(e)}
+		return Verdict{Outcome: worker.Retried, Err: recordErr(e)}
 	}
-	return Outcome{Action: ActionDeadLetter, Err: recordErr(e)}
+	return Verdict{Outcome: worker.DeadLettered, Err: recordErr(e)}
 }
 
-func (r *Resolver) settleSave(p *pending, res salesforce.SaveResult) Outcome {
+func (r *Resolver) settleSave(p *pending, res salesforce.SaveResult) Verdict {
 	if res.Success {
-		return Outcome{Action: ActionCreated, ID: res.ID, Event: p.event}
+		return Verdict{Outcome: worker.Created, ID: res.ID, Event: p.event}
 	}
 	e := firstError(res)
 	switch {
 	case e.StatusCode == salesforce.CodeDuplicatesDetected:
 		// allowSave cannot override a Block action.
-		return Outcome{Action: ActionHeld, Event: r.event(p.segment, p.policy, KindBlockedByRule, p)}
+		return Verdict{Outcome: worker.Held, Event: r.event(p.segment, p.policy, KindBlockedByRule, p)}
 	case transient(e.StatusCode):
-		return Outcome{Action: ActionRetry, Err: recordErr(e)}
+		return Verdict{Outcome: worker.Retried, Err: recordErr(e)}
 	}
-	return Outcome{Action: ActionDeadLetter, Err: recordErr(e)}
+	return Verdict{Outcome: worker.DeadLettered, Err: recordErr(e)}
 }
 
 // lookup finds the contacts carrying the given (lower-cased) emails.

@@ -14,6 +14,7 @@ import (
 	"github.com/contactsync/contactsync/pkg/salesforce"
 	"github.com/contactsync/contactsync/pkg/sfsim"
 	"github.com/contactsync/contactsync/pkg/sfsim/sfsimtest"
+	"github.com/contactsync/contactsync/pkg/worker"
 )
 
 const extField = conflict.DefaultExternalIDField
@@ -102,13 +103,13 @@ func str(v any) string { s, _ := v.(string); return s }
 // checks the outcome, the event and Salesforce's state afterwards.
 func TestResolvePolicies(t *testing.T) {
 	type want struct {
-		action string
+		action worker.Outcome
 		kind   conflict.Kind // "" = no event
-		check  func(t *testing.T, e *env, ids []string, o conflict.Outcome)
+		check  func(t *testing.T, e *env, ids []string, o conflict.Verdict)
 	}
 	// state checks
-	linkedTo := func(i int, ext, last string, count int) func(*testing.T, *env, []string, conflict.Outcome) {
-		return func(t *testing.T, e *env, ids []string, o conflict.Outcome) {
+	linkedTo := func(i int, ext, last string, count int) func(*testing.T, *env, []string, conflict.Verdict) {
+		return func(t *testing.T, e *env, ids []string, o conflict.Verdict) {
 			cs := e.contacts()
 			if len(cs) != count {
 				t.Errorf("%d contacts, want %d", len(cs), count)
@@ -122,8 +123,8 @@ func TestResolvePolicies(t *testing.T) {
 			}
 		}
 	}
-	untouched := func(count int) func(*testing.T, *env, []string, conflict.Outcome) {
-		return func(t *testing.T, e *env, ids []string, o conflict.Outcome) {
+	untouched := func(count int) func(*testing.T, *env, []string, conflict.Verdict) {
+		return func(t *testing.T, e *env, ids []string, o conflict.Verdict) {
 			cs := e.contacts()
 			if len(cs) != count {
 				t.Errorf("%d contacts, want %d", len(cs), count)
@@ -138,7 +139,7 @@ func TestResolvePolicies(t *testing.T) {
 			}
 		}
 	}
-	created := func(t *testing.T, e *env, ids []string, o conflict.Outcome) {
+	created := func(t *testing.T, e *env, ids []string, o conflict.Verdict) {
 		cs := e.contacts()
 		if len(cs) != 2 {
 			t.Fatalf("%d contacts, want 2", len(cs))
@@ -167,50 +168,50 @@ func TestResolvePolicies(t *testing.T) {
 		{name: "unlinked", dup: "allow-alert",
 			seed:     []map[string]any{{"LastName": "Old", "Email": "jane@example.com"}},
 			incoming: jane,
-			want:     all(want{conflict.ActionAdopted, "", linkedTo(0, "MC_1", "Doe", 1)})},
+			want:     all(want{worker.Adopted, "", linkedTo(0, "MC_1", "Doe", 1)})},
 		{name: "unlinked, Block rule", dup: "block",
 			seed:     []map[string]any{{"LastName": "Old", "Email": "jane@example.com"}},
 			incoming: jane,
-			want:     all(want{conflict.ActionAdopted, "", linkedTo(0, "MC_1", "Doe", 1)})},
+			want:     all(want{worker.Adopted, "", linkedTo(0, "MC_1", "Doe", 1)})},
 		{name: "linked to another external ID", dup: "allow-alert",
 			seed:     []map[string]any{{"LastName": "Old", "Email": "jane@example.com", extField: "MC_OLD"}},
 			incoming: jane,
 			want: map[conflict.Policy]want{
-				conflict.Strict:     {conflict.ActionHeld, conflict.KindEmailConflict, untouched(1)},
-				conflict.ExternalID: {conflict.ActionCreated, conflict.KindDuplicateCreated, created},
-				conflict.Email:      {conflict.ActionRekeyed, conflict.KindRekeyed, linkedTo(0, "MC_1", "Doe", 1)},
+				conflict.Strict:     {worker.Held, conflict.KindEmailConflict, untouched(1)},
+				conflict.ExternalID: {worker.Created, conflict.KindDuplicateCreated, created},
+				conflict.Email:      {worker.Rekeyed, conflict.KindRekeyed, linkedTo(0, "MC_1", "Doe", 1)},
 			}},
 		{name: "linked to another external ID, Block rule", dup: "block",
 			seed:     []map[string]any{{"LastName": "Old", "Email": "jane@example.com", extField: "MC_OLD"}},
 			incoming: jane,
 			want: map[conflict.Policy]want{
-				conflict.Strict:     {conflict.ActionHeld, "", untouched(1)}, // kind checked below
-				conflict.ExternalID: {conflict.ActionHeld, conflict.KindBlockedByRule, untouched(1)},
-				conflict.Email:      {conflict.ActionRekeyed, conflict.KindRekeyed, linkedTo(0, "MC_1", "Doe", 1)},
+				conflict.Strict:     {worker.Held, "", untouched(1)}, // kind checked below
+				conflict.ExternalID: {worker.Held, conflict.KindBlockedByRule, untouched(1)},
+				conflict.Email:      {worker.Rekeyed, conflict.KindRekeyed, linkedTo(0, "MC_1", "Doe", 1)},
 			}},
 		{name: "several contacts", dup: "allow-alert",
 			seed: []map[string]any{{"LastName": "A", "Email": "jane@example.com", extField: "MC_OLD"},
 				{"LastName": "B", "Email": "jane@example.com"}},
 			incoming: jane,
-			want:     all(want{conflict.ActionHeld, conflict.KindAmbiguousEmail, untouched(2)})},
+			want:     all(want{worker.Held, conflict.KindAmbiguousEmail, untouched(2)})},
 		{name: "several contacts, Block rule", dup: "block",
 			seed: []map[string]any{{"LastName": "A", "Email": "jane@example.com"},
 				{"LastName": "B", "Email": "jane@example.com"}},
 			incoming: jane,
-			want:     all(want{conflict.ActionHeld, conflict.KindAmbiguousEmail, untouched(2)})},
+			want:     all(want{worker.Held, conflict.KindAmbiguousEmail, untouched(2)})},
 		{name: "multiple external-ID matches", dup: "allow-alert",
 			seed: []map[string]any{{"LastName": "A", "Email": "a@example.com", extField: "MC_1"},
 				{"LastName": "B", "Email": "b@example.com", extField: "mc_1"}},
 			incoming: jane,
-			want:     all(want{conflict.ActionHeld, conflict.KindMultipleExternalIDMatches, untouched(2)})},
+			want:     all(want{worker.Held, conflict.KindMultipleExternalIDMatches, untouched(2)})},
 		{name: "external ID already on another contact", dup: "allow-alert",
 			seed: []map[string]any{{"LastName": "Unlinked", "Email": "jane@example.com"},
 				{"LastName": "Linked", "Email": "old@example.com", extField: "MC_1"}},
 			incoming: jane,
 			want: map[conflict.Policy]want{
-				conflict.Strict:     {conflict.ActionHeld, conflict.KindEmailConflict, untouched(2)},
-				conflict.ExternalID: {conflict.ActionHeld, conflict.KindEmailConflict, untouched(2)},
-				conflict.Email:      {conflict.ActionHeld, conflict.KindEmailConflict, untouched(2)},
+				conflict.Strict:     {worker.Held, conflict.KindEmailConflict, untouched(2)},
+				conflict.ExternalID: {worker.Held, conflict.KindEmailConflict, untouched(2)},
+				conflict.Email:      {worker.Held, conflict.KindEmailConflict, untouched(2)},
 			}},
 	}
 	for _, c := range cases {
@@ -234,8 +235,8 @@ func TestResolvePolicies(t *testing.T) {
 					t.Fatalf("%d outcomes", len(outs))
 				}
 				o := outs[0]
-				if o.Action != w.action {
-					t.Fatalf("action %q (err %v), want %q", o.Action, o.Err, w.action)
+				if o.Outcome != w.action {
+					t.Fatalf("outcome %s (err %v), want %s", o.Outcome, o.Err, w.action)
 				}
 				wantKind := w.kind
 				if c.dup == "block" && p == conflict.Strict && c.name == "linked to another external ID, Block rule" {
@@ -269,7 +270,7 @@ func TestResolvePolicies(t *testing.T) {
 
 				// A second run of the same delta settles without a new kind of
 				// outcome: the key of any event repeats.
-				if o.Event != nil && o.Action == conflict.ActionHeld {
+				if o.Event != nil && o.Outcome == worker.Held {
 					again, _ := e.upsert(t, []delta.Delta{c.incoming})
 					if len(again) == 1 {
 						outs2, err := e.resolver(p).Resolve(context.Background(), again)
@@ -297,7 +298,7 @@ func TestResolveAdoptionOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if outs[0].Action != conflict.ActionHeld || outs[0].Event == nil || outs[0].Event.Kind != conflict.KindEmailConflict {
+	if outs[0].Outcome != worker.Held || outs[0].Event == nil || outs[0].Event.Kind != conflict.KindEmailConflict {
 		t.Fatalf("outcome %+v", outs[0])
 	}
 	if c := e.contacts()[id]; str(c[extField]) != "" {
@@ -340,7 +341,7 @@ func TestResolveEscapedEmails(t *testing.T) {
 	}
 	for i, o := range outs {
 		ext := refusals[i].Delta.ExternalID
-		if o.Action != conflict.ActionAdopted || o.ID != ids[ext] {
+		if o.Outcome != worker.Adopted || o.ID != ids[ext] {
 			t.Errorf("%s (%s): outcome %+v, want adopted %s", ext, refusals[i].Delta.Fields["Email"], o, ids[ext])
 		}
 	}
@@ -375,11 +376,11 @@ func TestResolveBatchBudget(t *testing.T) {
 	if calls > 3 {
 		t.Errorf("%d API calls, want <= 3", calls)
 	}
-	count := map[string]int{}
+	count := map[worker.Outcome]int{}
 	for _, o := range outs {
-		count[o.Action]++
+		count[o.Outcome]++
 	}
-	if count[conflict.ActionAdopted] != 25 || count[conflict.ActionCreated] != 25 {
+	if count[worker.Adopted] != 25 || count[worker.Created] != 25 {
 		t.Fatalf("outcomes %v", count)
 	}
 	if n := len(e.srv.Records("Contact")); n != 225 {
@@ -401,7 +402,7 @@ func TestResolveSameContactTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if outs[0].Action != conflict.ActionRekeyed || outs[1].Action != conflict.ActionRetry {
+	if outs[0].Outcome != worker.Rekeyed || outs[1].Outcome != worker.Retried {
 		t.Fatalf("outcomes %+v", outs)
 	}
 	if c := e.contacts()[id]; str(c[extField]) != "MC_1" {
@@ -424,7 +425,7 @@ func TestResolveWriteFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ae *salesforce.APIError
-	if outs[0].Action != conflict.ActionDeadLetter || !errorsAs(outs[0].Err, &ae) || ae.ErrorCode != "STRING_TOO_LONG" {
+	if outs[0].Outcome != worker.DeadLettered || !errorsAs(outs[0].Err, &ae) || ae.ErrorCode != "STRING_TOO_LONG" {
 		t.Fatalf("outcome %+v", outs[0])
 	}
 
@@ -472,11 +473,11 @@ func TestResolveMixedSegmentsOneBudget(t *testing.T) {
 	if calls := e.srv.Stats().APICalls - before; calls > 3 {
 		t.Errorf("mixed-segment batch cost %d calls, want at most 3", calls)
 	}
-	want := map[string]string{"emea": conflict.ActionHeld, "amer": conflict.ActionCreated, "apac": conflict.ActionRekeyed}
+	want := map[string]worker.Outcome{"emea": worker.Held, "amer": worker.Created, "apac": worker.Rekeyed}
 	for i, o := range outs {
 		seg := refusals[i].Delta.Segment
-		if o.Action != want[seg] {
-			t.Errorf("refusal %d (%s): action %s, want %s", i, seg, o.Action, want[seg])
+		if o.Outcome != want[seg] {
+			t.Errorf("refusal %d (%s): outcome %s, want %s", i, seg, o.Outcome, want[seg])
 		}
 		if o.Event == nil || o.Event.Segment != seg {
 			t.Errorf("refusal %d: event %+v, want one for segment %s", i, o.Event, seg)

@@ -20,6 +20,7 @@ import (
 	"github.com/contactsync/contactsync/pkg/internal/ctxsleep"
 	"github.com/contactsync/contactsync/pkg/salesforce"
 	"github.com/contactsync/contactsync/pkg/telemetry"
+	"github.com/contactsync/contactsync/pkg/worker"
 )
 
 // DefaultBulkThreshold is the number of contacts to write from which
@@ -608,25 +609,25 @@ func (b *bulkBackfill) resolve(ctx context.Context, ws []*bulkWrite, refusals []
 			return b.limited("resolving duplicate-rule conflicts", fmt.Errorf("conflict resolution: %w", err))
 		}
 		for _, o := range outs {
-			if o.Action == conflict.ActionRetry && o.Err != nil && salesforce.ClassOf(o.Err) == salesforce.ClassLimit {
+			if o.Outcome == worker.Retried && o.Err != nil && salesforce.ClassOf(o.Err) == salesforce.ClassLimit {
 				return b.limited("resolving duplicate-rule conflicts", o.Err)
 			}
 		}
 		for j, o := range outs {
 			w := ws[start+j]
-			if o.Event != nil && o.Action != conflict.ActionRetry {
+			if o.Event != nil && o.Outcome != worker.Retried {
 				if err := b.publishEvent(ctx, o.Event); err != nil {
 					return err
 				}
 			}
-			switch o.Action {
-			case conflict.ActionAdopted, conflict.ActionRekeyed, conflict.ActionCreated:
+			switch o.Outcome {
+			case worker.Adopted, worker.Rekeyed, worker.Created:
 				if err := b.applied(ctx, w, o.ID); err != nil {
 					return err
 				}
-			case conflict.ActionHeld:
+			case worker.Held:
 				b.res.Held++
-			case conflict.ActionDeadLetter:
+			case worker.DeadLettered:
 				code, msg := "CONFLICT_WRITE_FAILED", "conflict resolution failed"
 				var ae *salesforce.APIError
 				if errors.As(o.Err, &ae) {

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/contactsync/contactsync/pkg/worker"
 )
 
 // Config configures a Reconciler. Zero values mean the defaults.
@@ -43,16 +45,10 @@ type Config struct {
 	ApplyInterval time.Duration `envconfig:"RECONCILER_APPLY_INTERVAL" desc:"poll for resolved exceptions to apply (default 30s, negative: off)"`
 	// OnBatch, when set, is called after each batch is settled, from the
 	// Reconciler's goroutine (for the standalone run's summary). Keep it fast.
-	OnBatch func(Report) `ignored:"true"`
-}
-
-// Report is what one batch did.
-type Report struct {
-	Events       int // messages in the batch
-	Written      int // exception records upserted (after collapsing keys)
-	Created      int // of which new records
-	DeadLettered int // events sent to the DLQ
-	Retried      int // events handed back for redelivery
+	// The tally counts the batch's events by outcome: the newest event of
+	// each exception key Created or Updated (one record per key), older
+	// ones of the same key StaleSkipped, DeadLettered, Retried.
+	OnBatch func(worker.Tally) `ignored:"true"`
 }
 
 // MaxBatch is the sObject Collections limit.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +17,8 @@ import (
 	"github.com/contactsync/contactsync/pkg/conflict"
 	"github.com/contactsync/contactsync/pkg/internal/ctxsleep"
 	"github.com/contactsync/contactsync/pkg/salesforce"
+	"github.com/contactsync/contactsync/pkg/telemetry"
+	"github.com/contactsync/contactsync/pkg/worker"
 )
 
 // SF is what the reconciler needs from the Salesforce client.
@@ -27,9 +28,8 @@ type SF interface {
 
 // Error codes of dead letters the reconciler raises itself.
 const (
-	CodeBadEvent       = "INVALID_CONFLICT_EVENT" // not a decodable conflict event
-	CodeMaxDeliveries  = "MAX_DELIVERIES"         // still failing on the last delivery
-	conflictsMsgIDBase = bus.StreamConflicts + ":"
+	CodeBadEvent      = "INVALID_CONFLICT_EVENT" // not a decodable conflict event
+	CodeMaxDeliveries = "MAX_DELIVERIES"         // still failing on the last delivery
 )
 
 // ErrStarted is returned by Start on a Reconciler that was already started.
@@ -154,21 +154,12 @@ func (r *Reconciler) Stop(ctx context.Context) error {
 	}
 	r.stopping = true
 	it, cancel := r.iter, r.cancel
-	r.stopPull()
 	r.mu.Unlock()
 
-	it.Drain()
-	done := make(chan struct{})
-	go func() { r.wg.Wait(); close(done) }()
-	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		err = ctx.Err()
-		cancel()
-		<-done
-	}
-	cancel()
+	err := worker.Stop(ctx, worker.Done(&r.wg), func() {
+		r.stopPull()
+		it.Drain()
+	}, cancel)
 	r.log.Info("reconciler stopped", zap.Int64("written", r.written.Load()),
 		zap.Int64("dead_lettered", r.dead.Load()), zap.Int64("retried", r.retried.Load()))
 	return err
@@ -254,10 +245,10 @@ func (r *Reconciler) consume(ctx context.Context, it jetstream.MessagesContext) 
 			}
 			batch = append(batch, m)
 		}
-		rep := r.process(ctx, batch)
+		t := r.process(ctx, batch)
 		r.batches.Add(1)
 		if r.cfg.OnBatch != nil {
-			r.cfg.OnBatch(rep)
+			r.cfg.OnBatch(t)
 		}
 	}
 }
@@ -266,181 +257,148 @@ func (r *Reconciler) consume(ctx context.Context, it jetstream.MessagesContext) 
 type group struct {
 	key   string
 	event conflict.Event // the newest
-	msgs  []jetstream.Msg
+	idx   []int          // the batch positions of its messages
+	first int            // of the newest event
 }
 
-// process settles one batch; every message is acked, termed (after its
-// dead letter is stored) or handed back.
-func (r *Reconciler) process(ctx context.Context, msgs []jetstream.Msg) Report {
-	rep := Report{Events: len(msgs)}
+// process decides and settles one batch: each event ends written (the
+// newest of its key Created or Updated, older ones of the same key
+// StaleSkipped: the record carries the newest), DeadLettered or Retried,
+// and worker.Settler acks, terminates or hands it back.
+func (r *Reconciler) process(ctx context.Context, msgs []jetstream.Msg) worker.Tally {
+	res := make([]worker.Result, len(msgs))
 	var groups []*group
 	byKey := map[string]*group{}
-	for _, m := range msgs {
+	for i, m := range msgs {
 		ev, err := conflict.DecodeEvent(m.Data())
 		if err != nil {
-			r.deadLetter(ctx, m, CodeBadEvent, err.Error(), &rep)
+			res[i] = worker.Result{Outcome: worker.DeadLettered, Code: CodeBadEvent, Message: err.Error()}
 			continue
 		}
 		k := ev.Key()
 		g := byKey[k]
 		if g == nil {
-			g = &group{key: k, event: ev}
+			g = &group{key: k, event: ev, first: i}
 			byKey[k] = g
 			groups = append(groups, g)
 		} else if ev.SeenAt.After(g.event.SeenAt) || (ev.SeenAt.Equal(g.event.SeenAt) && ev.SourceVersion > g.event.SourceVersion) {
-			g.event = ev
+			g.event, g.first = ev, i
 		}
-		g.msgs = append(g.msgs, m)
+		g.idx = append(g.idx, i)
 	}
-	if len(groups) == 0 {
-		r.events.Add(int64(len(msgs)))
-		return rep
+	if len(groups) > 0 {
+		r.decide(ctx, msgs, groups, res)
 	}
+	st := worker.Settler{JS: r.js, Log: r.log, CallTimeout: 10 * time.Second}
+	if n := st.DeadLetters(ctx, msgs, res); n > 0 {
+		r.log.Info("stopping: dead letters left for redelivery", zap.Int("events", n))
+	}
+	// Count before acking: whoever watches the consumer drain (the
+	// standalone run) reads Stats as soon as the last ack lands.
+	var t worker.Tally
+	for _, x := range res {
+		t.Add(x.Outcome, 1)
+	}
+	r.count(t)
+	st.Finish(msgs, res, nil)
+	return t
+}
+
+// decide writes one exception record per group and sets the outcome of
+// each of its events.
+func (r *Reconciler) decide(ctx context.Context, msgs []jetstream.Msg, groups []*group, res []worker.Result) {
 	recs := make([]salesforce.Record, len(groups))
 	for i, g := range groups {
 		recs[i] = Record(g.event, r.cfg.KeyField, r.cfg.PayloadLimit)
 	}
-	res, err := r.write(ctx, recs, msgs, &rep)
+	sr, err := r.write(ctx, recs, msgs)
 	if err != nil {
-		r.log.Error("exception batch not written; events handed back", zap.Int("events", len(msgs)), zap.Error(err))
+		r.log.Error("exception batch not written; events handed back", zap.Int("events", len(msgs)), zap.String("error", telemetry.Redact(err.Error())))
 		for _, g := range groups {
-			for _, m := range g.msgs {
-				r.handBack(ctx, m, "WRITE_FAILED", err.Error(), &rep)
+			for _, i := range g.idx {
+				res[i] = r.handBack(msgs[i], "WRITE_FAILED", err.Error())
 			}
 		}
-		r.events.Add(int64(len(msgs)))
-		return rep
+		return
 	}
-	// Count before acking: whoever watches the consumer drain (the
-	// standalone run) reads Stats as soon as the last ack lands.
-	for _, sr := range res {
-		if sr.Success {
-			rep.Written++
-			if sr.Created {
-				rep.Created++
+	for gi, g := range groups {
+		if s := sr[gi]; s.Success {
+			for _, i := range g.idx {
+				res[i] = worker.Result{Outcome: worker.StaleSkipped}
 			}
-		}
-	}
-	r.written.Add(int64(rep.Written))
-	r.created.Add(int64(rep.Created))
-	r.events.Add(int64(len(msgs)))
-	for i, g := range groups {
-		sr := res[i]
-		if sr.Success {
-			for _, m := range g.msgs {
-				if err := m.Ack(); err != nil {
-					r.log.Warn("ack failed; event will be redelivered and rewritten", zap.Error(err))
-				}
+			res[g.first] = worker.Result{Outcome: worker.Updated}
+			if s.Created {
+				res[g.first].Outcome = worker.Created
 			}
 			continue
 		}
 		e := salesforce.RecordError{StatusCode: salesforce.CodeUnknownError, Message: "record failed without an error"}
-		if len(sr.Errors) > 0 {
-			e = sr.Errors[0]
+		if len(sr[gi].Errors) > 0 {
+			e = sr[gi].Errors[0]
 		}
-		for _, m := range g.msgs {
+		for _, i := range g.idx {
 			if transient(salesforce.Classify(e.StatusCode, 0)) {
-				r.handBack(ctx, m, e.StatusCode, e.Message, &rep)
+				res[i] = r.handBack(msgs[i], e.StatusCode, e.Message)
 			} else {
-				r.deadLetter(ctx, m, e.StatusCode, e.Message, &rep)
+				res[i] = worker.Result{Outcome: worker.DeadLettered, Code: e.StatusCode, Message: e.Message}
 			}
 		}
 	}
-	return rep
 }
 
 // write upserts recs, retrying transient whole-call failures in place with
-// exponential backoff while the messages are kept in progress.
-func (r *Reconciler) write(ctx context.Context, recs []salesforce.Record, msgs []jetstream.Msg, rep *Report) ([]salesforce.SaveResult, error) {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = r.cfg.RetryInitial, r.cfg.RetryMax, r.cfg.RetryElapsed
-	b.Reset()
-	for {
+// exponential backoff (backoff/v4) while the messages are kept in progress.
+func (r *Reconciler) write(ctx context.Context, recs []salesforce.Record, msgs []jetstream.Msg) ([]salesforce.SaveResult, error) {
+	bo := backoff.NewExponentialBackOff(backoff.WithInitialInterval(r.cfg.RetryInitial),
+		backoff.WithMaxInterval(r.cfg.RetryMax), backoff.WithMaxElapsedTime(r.cfg.RetryElapsed))
+	var res []salesforce.SaveResult
+	err := backoff.RetryNotify(func() error {
 		cctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
-		res, err := r.sf.UpsertCollection(cctx, r.cfg.Object, r.cfg.KeyField, recs, salesforce.WriteOptions{})
-		cancel()
+		defer cancel()
+		var err error
+		res, err = r.sf.UpsertCollection(cctx, r.cfg.Object, r.cfg.KeyField, recs, salesforce.WriteOptions{})
 		if err == nil && len(res) != len(recs) {
 			err = fmt.Errorf("reconcile: %d results for %d records", len(res), len(recs))
 		}
-		if err == nil {
-			return res, nil
+		if err != nil && (ctx.Err() != nil || !transient(salesforce.ClassOf(err))) {
+			return backoff.Permanent(err)
 		}
-		if ctx.Err() != nil || !transient(salesforce.ClassOf(err)) {
-			return nil, err
-		}
-		wait := b.NextBackOff()
-		if wait == backoff.Stop {
-			return nil, err
-		}
+		return err
+	}, backoff.WithContext(bo, ctx), func(err error, wait time.Duration) {
 		r.retried.Add(1)
-		r.log.Warn("exception batch failed; retrying", zap.Duration("in", wait), zap.Error(err))
-		for _, m := range msgs {
-			_ = m.InProgress()
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		r.log.Warn("exception batch failed; retrying", zap.Duration("in", wait), zap.String("error", telemetry.Redact(err.Error())))
+		worker.InProgress(msgs, nil)
+	})
+	if err != nil {
+		if ctx.Err() != nil {
 			return nil, ctx.Err()
-		case <-t.C:
 		}
+		return nil, err
 	}
+	return res, nil
 }
 
 // handBack returns m for redelivery after a backoff; on its last delivery it
 // goes to the DLQ instead, so nothing is dropped silently.
-func (r *Reconciler) handBack(ctx context.Context, m jetstream.Msg, code, msg string, rep *Report) {
+func (r *Reconciler) handBack(m jetstream.Msg, code, msg string) worker.Result {
 	n := deliveries(m)
 	if n >= uint64(r.cfg.MaxDeliver) {
-		r.deadLetter(ctx, m, code, fmt.Sprintf("%s (after %d deliveries)", msg, n), rep)
-		return
+		return worker.Result{Outcome: worker.DeadLettered, Code: code, Message: fmt.Sprintf("%s (after %d deliveries)", msg, n)}
 	}
 	delay := r.cfg.RetryInitial << min(n, 16)
 	if delay > r.cfg.RetryMax || delay <= 0 {
 		delay = r.cfg.RetryMax
 	}
-	if err := m.NakWithDelay(delay); err != nil {
-		r.log.Warn("nak failed; event will be redelivered after AckWait", zap.Error(err))
-	}
-	rep.Retried++
-	r.retried.Add(1)
+	return worker.Result{Outcome: worker.Retried, Delay: delay}
 }
 
-// deadLetter stores m on the DLQ with the reason, then terms it. If the DLQ
-// publish fails the message is left for redelivery instead.
-func (r *Reconciler) deadLetter(ctx context.Context, m jetstream.Msg, code, reason string, rep *Report) {
-	var seq uint64
-	if md, err := m.Metadata(); err == nil {
-		seq = md.Sequence.Stream
-	}
-	h := nats.Header{}
-	for k, v := range m.Headers() {
-		h[k] = v
-	}
-	// bus.PublishDeadLetter derives the dedup ID dlq:CONTACTS:<seq> from
-	// StreamSeq; a CONFLICTS sequence would collide with a delta's, so the
-	// ID is passed as a header instead (dlq:CONFLICTS:<seq>).
-	h.Set(jetstream.MsgIDHeader, conflictsMsgIDBase+strconv.FormatUint(seq, 10))
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	err := bus.PublishDeadLetter(pctx, r.js, bus.DeadLetter{
-		Subject: m.Subject(), Data: m.Data(), Header: h,
-		ErrorCode: code, Message: reason, Deliveries: deliveries(m),
-	})
-	if err != nil {
-		r.log.Error("dead letter not stored; event left for redelivery", zap.String("code", code), zap.Error(err))
-		_ = m.NakWithDelay(r.cfg.RetryMax)
-		rep.Retried++
-		r.retried.Add(1)
-		return
-	}
-	rep.DeadLettered++
-	r.dead.Add(1) // before Term, like the counts before acks
-	if err := m.Term(); err != nil {
-		r.log.Warn("term failed; the dead letter is stored once (dedup)", zap.Error(err))
-	}
-	r.log.Warn("conflict event dead-lettered", zap.String("subject", m.Subject()), zap.Uint64("stream_seq", seq),
-		zap.String("code", code))
+// count adds a batch's outcomes to the running totals.
+func (r *Reconciler) count(t worker.Tally) {
+	r.events.Add(int64(t.Total()))
+	r.written.Add(int64(t.Of(worker.Created) + t.Of(worker.Updated)))
+	r.created.Add(int64(t.Of(worker.Created)))
+	r.dead.Add(int64(t.Of(worker.DeadLettered)))
+	r.retried.Add(int64(t.Of(worker.Retried)))
 }
 
 func deliveries(m jetstream.Msg) uint64 {

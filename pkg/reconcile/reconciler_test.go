@@ -20,6 +20,7 @@ import (
 	"github.com/contactsync/contactsync/pkg/salesforce"
 	"github.com/contactsync/contactsync/pkg/sfsim"
 	"github.com/contactsync/contactsync/pkg/sfsim/sfsimtest"
+	"github.com/contactsync/contactsync/pkg/worker"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -34,7 +35,7 @@ type harness struct {
 	js   jetstream.JetStream
 	srv  *sfsimtest.Org
 	sf   *countingSF
-	reps chan reconcile.Report
+	reps chan worker.Tally
 	ids  []string // seeded contacts the events point at
 }
 
@@ -68,7 +69,7 @@ func newHarnessOn(t *testing.T, js jetstream.JetStream) *harness {
 	t.Cleanup(tr.CloseIdleConnections)
 	sf := srv.Client(t, func(c *salesforce.Config) { c.MaxRetryElapsed, c.HTTPClient = -1, &http.Client{Transport: tr} })
 	h := &harness{js: js, srv: srv, sf: &countingSF{Client: sf, calls: make(chan struct{}, 64)},
-		reps: make(chan reconcile.Report, 1024)}
+		reps: make(chan worker.Tally, 1024)}
 	for i := range 6 {
 		id, err := srv.Insert("Contact", map[string]any{"LastName": fmt.Sprintf("Existing %d", i),
 			"Email": fmt.Sprintf("existing%d@example.com", i)})
@@ -82,7 +83,7 @@ func newHarnessOn(t *testing.T, js jetstream.JetStream) *harness {
 
 func (h *harness) start(t *testing.T, cfg reconcile.Config) *reconcile.Reconciler {
 	t.Helper()
-	cfg.OnBatch = func(r reconcile.Report) { h.reps <- r }
+	cfg.OnBatch = func(r worker.Tally) { h.reps <- r }
 	if cfg.RetryInitial == 0 {
 		cfg.RetryInitial = 5 * time.Millisecond
 	}
@@ -108,20 +109,16 @@ func (h *harness) start(t *testing.T, cfg reconcile.Config) *reconcile.Reconcile
 }
 
 // settle waits until n events have been settled by batches.
-func (h *harness) settle(t *testing.T, n int) reconcile.Report {
+func (h *harness) settle(t *testing.T, n int) worker.Tally {
 	t.Helper()
-	var sum reconcile.Report
+	var sum worker.Tally
 	timeout := time.After(waitTimeout)
-	for sum.Events < n {
+	for sum.Total() < n {
 		select {
 		case r := <-h.reps:
-			sum.Events += r.Events
-			sum.Written += r.Written
-			sum.Created += r.Created
-			sum.DeadLettered += r.DeadLettered
-			sum.Retried += r.Retried
+			sum.Merge(r)
 		case <-timeout:
-			t.Fatalf("only %d of %d events settled", sum.Events, n)
+			t.Fatalf("only %d of %d events settled", sum.Total(), n)
 		}
 	}
 	return sum
@@ -182,7 +179,8 @@ func TestWriteOnceAndReplay(t *testing.T) {
 	dup.SourceVersion = 8
 	h.publish(t, append(evs, dup)...)
 	rep := h.settle(t, 5)
-	if rep.DeadLettered != 0 || rep.Retried != 0 {
+	// Four records; the duplicate rides in its key's record.
+	if rep.Of(worker.DeadLettered) != 0 || rep.Of(worker.Retried) != 0 || rep.Wrote() != 4 || rep.Of(worker.StaleSkipped) != 1 {
 		t.Fatalf("report %+v", rep)
 	}
 	ex := h.exceptions()
@@ -264,7 +262,7 @@ func TestDeadLetters(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep := h.settle(t, 3)
-	if rep.Written != 1 || rep.DeadLettered != 2 {
+	if rep.Wrote() != 1 || rep.Of(worker.DeadLettered) != 2 {
 		t.Fatalf("report %+v", rep)
 	}
 	if ex := h.exceptions(); len(ex) != 1 || ex[good.Key()] == nil {
@@ -286,6 +284,15 @@ func TestDeadLetters(t *testing.T) {
 		codes[m.Header.Get(bus.HeaderErrorCode)] = m.Header.Get(bus.HeaderErrorMessage)
 		if m.Header.Get(bus.HeaderOrigSubject) != bus.ConflictSubject("emea") {
 			t.Errorf("original subject %q", m.Header.Get(bus.HeaderOrigSubject))
+		}
+		// The dead letter names the stream it came from (it said CONTACTS
+		// before the worker runtime was shared), and its reason never
+		// quotes the refused email.
+		if got := m.Header.Get(bus.HeaderOrigStream); got != bus.StreamConflicts {
+			t.Errorf("%s = %q, want %s", bus.HeaderOrigStream, got, bus.StreamConflicts)
+		}
+		if msg := m.Header.Get(bus.HeaderErrorMessage); strings.Contains(msg, "@example.com") {
+			t.Errorf("dead-letter reason quotes the email in clear: %q", msg)
 		}
 	}
 	if _, ok := codes[reconcile.CodeBadEvent]; !ok {
@@ -324,7 +331,7 @@ func TestTransientRetry(t *testing.T) {
 	}
 	h.srv.SetFaults(sfsim.Faults{})
 	rep := h.settle(t, 4)
-	if rep.Written != 4 || rep.DeadLettered != 0 {
+	if rep.Wrote() != 4 || rep.Of(worker.DeadLettered) != 0 {
 		t.Fatalf("report %+v", rep)
 	}
 	if s := r.Stats(); s.Retried < 1 {

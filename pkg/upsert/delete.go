@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/contactsync/contactsync/pkg/salesforce"
+	"github.com/contactsync/contactsync/pkg/worker"
 )
 
 // deleter is what deletes need from the Salesforce client, beyond the
@@ -51,9 +52,9 @@ func (b *batchRun) splitDeletes(items []item, state map[string]stored) ([]item, 
 			st := state[it.key]
 			dels = append(dels, &write{key: it.key, items: []item{it}, newest: it, version: it.delta.Version, rev: st.rev, del: true, id: st.ID})
 		case it.delta.IsDelete():
-			b.res[it.idx] = result{outcome: StaleSkipped, segment: it.delta.Segment}
+			b.set(it.idx, worker.StaleSkipped, it.delta.Segment)
 		case hasDel && it.delta.Version <= d.delta.Version:
-			b.res[it.idx] = result{outcome: StaleSkipped, segment: it.delta.Segment}
+			b.set(it.idx, worker.StaleSkipped, it.delta.Segment)
 		default:
 			rest = append(rest, it)
 		}
@@ -168,7 +169,7 @@ func (b *batchRun) deleteOnce(ctx context.Context, sf deleter, ws []*write) ([]*
 // settle to save.
 func (b *batchRun) deleted(w *write) {
 	for _, it := range w.items {
-		b.res[it.idx] = result{outcome: Deleted, segment: it.delta.Segment}
+		b.set(it.idx, worker.Deleted, it.delta.Segment)
 	}
 	w.applied = &stored{contactState: contactState{Version: w.version, Deleted: true}, rev: w.rev}
 }

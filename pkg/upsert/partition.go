@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
@@ -229,19 +228,4 @@ func collect(b jetstream.MessageBatch, err error) ([]jetstream.Msg, error) {
 		return out, err
 	}
 	return out, nil
-}
-
-// publishWithRetry retries a JetStream publish briefly (five attempts of
-// callTimeout each, backing off from 100 ms); the stream may be between
-// leaders.
-func (u *Upserter) publishWithRetry(ctx context.Context, f func(context.Context) error) error {
-	bo := backoff.NewExponentialBackOff()
-	bo.InitialInterval = 100 * time.Millisecond
-	bo.MaxElapsedTime = 0
-	bo.Reset()
-	return backoff.Retry(func() error {
-		pctx, cancel := context.WithTimeout(ctx, callTimeout)
-		defer cancel()
-		return f(pctx)
-	}, backoff.WithContext(backoff.WithMaxRetries(bo, 4), ctx))
 }

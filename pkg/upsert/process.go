@@ -21,25 +21,34 @@ import (
 	"github.com/contactsync/contactsync/pkg/internal/ctxsleep"
 	"github.com/contactsync/contactsync/pkg/salesforce"
 	"github.com/contactsync/contactsync/pkg/telemetry"
+	"github.com/contactsync/contactsync/pkg/worker"
 )
 
-// result is the decision for one message of a batch.
-type result struct {
-	pending bool // no decision (lease lost, shutdown, a settle step failed): nak for redelivery
-	again   bool // a second delivery of a message already in this batch: settled by the first
-	outcome Outcome
-	segment string
-	code    string // dead letter reason
-	message string
+// set decides message i's outcome; segment is its metrics label.
+func (b *batchRun) set(i int, o worker.Outcome, segment string) {
+	b.res[i], b.segs[i] = worker.Result{Outcome: o}, segment
 }
+
+// deadLetter decides that message i goes to the DLQ, and why.
+func (b *batchRun) deadLetter(i int, segment, code, message string) {
+	b.res[i], b.segs[i] = worker.Result{Outcome: worker.DeadLettered, Code: code, Message: message}, segment
+}
+
+// pending reports whether message i has no final decision.
+func (b *batchRun) pending(i int) bool { return b.res[i].Outcome == worker.Retried }
 
 // batchRun carries one batch from fetch to settle.
 type batchRun struct {
-	u      *Upserter
-	p      int
-	lease  *fleet.Lease
-	msgs   []jetstream.Msg
-	res    []result
+	u     *Upserter
+	p     int
+	lease *fleet.Lease
+	msgs  []jetstream.Msg
+	// res is the decision on each message; worker.Retried until one is
+	// made, so a message left without one (lease lost, shutdown, a settle
+	// step failed) is handed back for redelivery. segs are their segments
+	// (a metrics label).
+	res    []worker.Result
+	segs   []string
 	writes []*write
 	log    *zap.Logger
 	open   *opening // the combiner opening it was gathered under, until its first call
@@ -51,35 +60,35 @@ type batchRun struct {
 // decision when ctx ends (lease lost, shutdown) stay pending.
 func (u *Upserter) process(ctx context.Context, p int, lease *fleet.Lease, g gathered, log *zap.Logger) *batchRun {
 	msgs := g.msgs
-	b := &batchRun{u: u, p: p, lease: lease, msgs: msgs, res: make([]result, len(msgs)), log: log, open: g.open}
+	b := &batchRun{u: u, p: p, lease: lease, msgs: msgs, res: make([]worker.Result, len(msgs)), segs: make([]string, len(msgs)), log: log, open: g.open}
 	defer u.combiner.leave(g.open) // nothing (more) to write
 	var items []item
 	seen := map[uint64]bool{}
 	for i, m := range msgs {
-		b.res[i] = result{pending: true, segment: bus.SegmentOf(m.Subject())}
+		b.set(i, worker.Retried, bus.SegmentOf(m.Subject()))
 		md, err := m.Metadata()
 		if err == nil && seen[md.Sequence.Stream] {
 			// JetStream can hand one message to a pull twice (a redelivery
 			// queued after AckWait, then a nak); it is one delta.
-			b.res[i] = result{again: true}
+			b.res[i] = worker.Result{Again: true}
 			continue
 		}
 		if err == nil {
 			seen[md.Sequence.Stream] = true
 		}
 		if err == nil && md.NumDelivered >= uint64(u.cfg.MaxDeliver) {
-			b.res[i] = result{outcome: DeadLettered, segment: b.res[i].segment, code: "MAX_DELIVERIES",
-				message: fmt.Sprintf("delivered %d times without completing (SYNC_MAX_DELIVER); check worker logs", md.NumDelivered)}
+			b.deadLetter(i, b.segs[i], "MAX_DELIVERIES",
+				fmt.Sprintf("delivered %d times without completing (SYNC_MAX_DELIVER); check worker logs", md.NumDelivered))
 			continue
 		}
 		d, err := delta.Decode(m.Data())
 		if err != nil {
-			b.res[i] = result{outcome: DeadLettered, segment: b.res[i].segment, code: "INVALID_DELTA", message: err.Error()}
+			b.deadLetter(i, b.segs[i], "INVALID_DELTA", err.Error())
 			continue
 		}
 		if d.IsDelete() && !u.deletes() {
-			b.res[i] = result{outcome: DeadLettered, segment: d.Segment, code: "DELETE_UNSUPPORTED",
-				message: "this upserter cannot delete contacts (its Salesforce client has no DeleteCollection)"}
+			b.deadLetter(i, d.Segment, "DELETE_UNSUPPORTED",
+				"this upserter cannot delete contacts (its Salesforce client has no DeleteCollection)")
 			continue
 		}
 		items = append(items, item{idx: i, delta: d, key: delta.ContactKey(d.ExternalID),
@@ -110,7 +119,7 @@ func (u *Upserter) process(ctx context.Context, p int, lease *fleet.Lease, g gat
 	items, dels := b.splitDeletes(items, state)
 	writes, stale := fold(items, state)
 	for _, it := range stale {
-		b.res[it.idx] = result{outcome: StaleSkipped, segment: it.delta.Segment}
+		b.set(it.idx, worker.StaleSkipped, it.delta.Segment)
 	}
 	if f := u.cfg.VersionField; f != "" {
 		for _, w := range writes {
@@ -141,7 +150,7 @@ func (u *Upserter) process(ctx context.Context, p int, lease *fleet.Lease, g gat
 func (u *Upserter) settle(ctx context.Context, b *batchRun) {
 	log := b.log
 	for _, w := range b.writes {
-		if w.event == nil || b.res[w.newest.idx].pending {
+		if w.event == nil || b.pending(w.newest.idx) {
 			continue
 		}
 		// The write is done and its redelivery would not raise the event
@@ -158,38 +167,8 @@ func (u *Upserter) settle(ctx context.Context, b *batchRun) {
 		}
 		u.d.Stats.conflicts.Add(1)
 	}
-	unwritten := 0 // dead letters left for redelivery because the partition or the process is stopping
-	for i, m := range b.msgs {
-		r := &b.res[i]
-		if r.pending || r.outcome != DeadLettered {
-			continue
-		}
-		if ctx.Err() != nil {
-			r.pending = true
-			unwritten++
-			continue
-		}
-		// The reason is redacted here, where it is written: Salesforce's
-		// refusals quote the refused value (a name, an address), and the
-		// delta itself, kept for replay, is the only copy of the data.
-		dl := bus.DeadLetter{Subject: bus.OriginalSubject(m.Subject()), Data: m.Data(), Header: m.Headers(),
-			ErrorCode: r.code, Message: telemetry.Redact(r.message)}
-		if md, _ := m.Metadata(); md != nil {
-			dl.Deliveries, dl.StreamSeq = md.NumDelivered, md.Sequence.Stream
-		}
-		if err := u.publishWithRetry(ctx, func(ctx context.Context) error { return bus.PublishDeadLetter(ctx, u.js, dl) }); err != nil {
-			r.pending = true
-			if ctx.Err() != nil {
-				unwritten++
-				continue
-			}
-			log.Error("dead letter not written; leaving message for redelivery", zap.Error(err))
-			continue
-		}
-		log.Warn("dead-lettered delta", zap.String("code", r.code), zap.String("reason", dl.Message),
-			zap.Uint64("stream_seq", dl.StreamSeq), zap.Uint64("deliveries", dl.Deliveries))
-	}
-	if unwritten > 0 {
+	st := worker.Settler{JS: u.js, Log: log, CallTimeout: callTimeout}
+	if unwritten := st.DeadLetters(ctx, b.msgs, b.res); unwritten > 0 {
 		// One line per batch, not one per delta: a stop with a paused fleet
 		// cuts thousands short, and they are simply redelivered.
 		log.Info("stopping: dead letters left for redelivery to the partition's next owner", zap.Int("deltas", unwritten))
@@ -197,7 +176,7 @@ func (u *Upserter) settle(ctx context.Context, b *batchRun) {
 	states := map[string]stored{}
 	owner := map[string]*write{}
 	for _, w := range b.writes {
-		if w.applied == nil || b.res[w.newest.idx].pending {
+		if w.applied == nil || b.pending(w.newest.idx) {
 			continue
 		}
 		states[w.key] = *w.applied
@@ -212,32 +191,18 @@ func (u *Upserter) settle(ctx context.Context, b *batchRun) {
 			b.leavePending(owner[k])
 		}
 	}
-	for i, m := range b.msgs {
-		r := b.res[i]
-		switch {
-		case r.again:
-			continue
-		case r.pending:
-			_ = m.Nak()
-			continue
-		case r.outcome == DeadLettered:
-			_ = m.TermWithReason(r.code)
-		default:
-			if err := m.Ack(); err != nil {
-				log.Debug("ack failed; the delta will be redelivered and skipped as already applied", zap.Error(err))
-				continue
-			}
-		}
-		u.d.Stats.Add(r.outcome, 1)
-		if u.d.Latencies != nil && (r.outcome <= Rekeyed || r.outcome == Deleted) {
-			if md, err := m.Metadata(); err == nil {
+	st.Finish(b.msgs, b.res, func(i int) {
+		o := b.res[i].Outcome
+		u.d.Stats.Add(o, 1)
+		if u.d.Latencies != nil && o.Wrote() {
+			if md, err := b.msgs[i].Metadata(); err == nil {
 				u.d.Latencies.record(time.Since(md.Timestamp))
 			}
 		}
 		if u.d.Metrics != nil {
-			u.d.Metrics.deltas.WithLabelValues(r.segment, r.outcome.String()).Inc()
+			u.d.Metrics.deltas.WithLabelValues(b.segs[i], o.String()).Inc()
 		}
-	}
+	})
 }
 
 func (u *Upserter) publishEvent(ctx context.Context, ev *conflict.Event) error {
@@ -266,13 +231,7 @@ func (b *batchRun) oldest(ws []*write) time.Time {
 
 // inProgress tells JetStream the batch's undecided-or-unsettled messages are
 // still being worked on, so AckWait does not redeliver them meanwhile.
-func (b *batchRun) inProgress() {
-	for i, m := range b.msgs {
-		if !b.res[i].again {
-			_ = m.InProgress()
-		}
-	}
-}
+func (b *batchRun) inProgress() { worker.InProgress(b.msgs, b.res) }
 
 // write sends the writes, retrying transient failures, until each has an outcome.
 func (b *batchRun) write(ctx context.Context, writes []*write) {
@@ -409,9 +368,9 @@ func (b *batchRun) attempt(ctx context.Context, ws []*write) ([]*write, error) {
 	for i, r := range out {
 		w := ws[i]
 		if r.Success {
-			o := Updated
+			o := worker.Updated
 			if r.Created {
-				o = Created
+				o = worker.Created
 			}
 			b.applied(w, o, r.ID)
 			continue
@@ -466,16 +425,16 @@ func (b *batchRun) resolve(ctx context.Context, ws []*write, refusals []conflict
 	for j, o := range outs {
 		w := ws[j]
 		w.event = o.Event
-		switch o.Action {
-		case conflict.ActionAdopted:
-			b.applied(w, Adopted, o.ID)
-		case conflict.ActionRekeyed:
-			b.applied(w, Rekeyed, o.ID)
-		case conflict.ActionCreated:
-			b.applied(w, Created, o.ID)
-		case conflict.ActionHeld:
+		switch o.Outcome {
+		case worker.Adopted:
+			b.applied(w, worker.Adopted, o.ID)
+		case worker.Rekeyed:
+			b.applied(w, worker.Rekeyed, o.ID)
+		case worker.Created:
+			b.applied(w, worker.Created, o.ID)
+		case worker.Held:
 			b.hold(w)
-		case conflict.ActionDeadLetter:
+		case worker.DeadLettered:
 			code, msg := "CONFLICT_WRITE_FAILED", "conflict resolution failed"
 			var ae *salesforce.APIError
 			if errors.As(o.Err, &ae) && b.u.versionRefusal(ae.ErrorCode, ae.Fields) {
@@ -487,7 +446,7 @@ func (b *batchRun) resolve(ctx context.Context, ws []*write, refusals []conflict
 				code, msg = errorCode(o.Err), errorMessage(o.Err)
 			}
 			b.fail(w, code, msg)
-		default: // conflict.ActionRetry
+		default: // worker.Retried
 			w.event = nil
 			if o.Err != nil {
 				w.lastErr = o.Err.Error()
@@ -501,13 +460,13 @@ func (b *batchRun) resolve(ctx context.Context, ws []*write, refusals []conflict
 // applied records a successful write: the newest delta gets the outcome,
 // the older ones folded into it count as superseded (stale_skipped), and
 // the contact's new state waits for settle.
-func (b *batchRun) applied(w *write, o Outcome, id string) {
+func (b *batchRun) applied(w *write, o worker.Outcome, id string) {
 	for _, it := range w.items {
-		oc := StaleSkipped
+		oc := worker.StaleSkipped
 		if it.idx == w.newest.idx {
 			oc = o
 		}
-		b.res[it.idx] = result{outcome: oc, segment: it.delta.Segment}
+		b.set(it.idx, oc, it.delta.Segment)
 	}
 	w.applied = &stored{contactState: contactState{ID: id, Version: w.version, Fingerprint: Fingerprint(w.fields)}, rev: w.rev}
 }
@@ -517,25 +476,25 @@ func (b *batchRun) applied(w *write, o Outcome, id string) {
 // fleet's state is left alone (the stored version is not known exactly).
 func (b *batchRun) superseded(w *write) {
 	for _, it := range w.items {
-		b.res[it.idx] = result{outcome: StaleSkipped, segment: it.delta.Segment}
+		b.set(it.idx, worker.StaleSkipped, it.delta.Segment)
 	}
 }
 
 func (b *batchRun) hold(w *write) {
 	for _, it := range w.items {
-		b.res[it.idx] = result{outcome: Held, segment: it.delta.Segment}
+		b.set(it.idx, worker.Held, it.delta.Segment)
 	}
 }
 
 func (b *batchRun) fail(w *write, code, msg string) {
 	for _, it := range w.items {
-		b.res[it.idx] = result{outcome: DeadLettered, segment: it.delta.Segment, code: code, message: msg}
+		b.deadLetter(it.idx, it.delta.Segment, code, msg)
 	}
 }
 
 func (b *batchRun) leavePending(w *write) {
 	for _, it := range w.items {
-		b.res[it.idx].pending = true
+		b.res[it.idx].Outcome = worker.Retried
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/contactsync/contactsync/pkg/conflict"
 	"github.com/contactsync/contactsync/pkg/fleet"
 	"github.com/contactsync/contactsync/pkg/salesforce"
+	"github.com/contactsync/contactsync/pkg/worker"
 )
 
 // ConsumerName is the durable consumer of partition p.
@@ -35,7 +36,7 @@ type Salesforce interface {
 
 // Resolver settles a batch's duplicate-rule refusals by policy (pkg/conflict).
 type Resolver interface {
-	Resolve(ctx context.Context, refusals []conflict.Refusal) ([]conflict.Outcome, error)
+	Resolve(ctx context.Context, refusals []conflict.Refusal) ([]conflict.Verdict, error)
 }
 
 // Deps are the Upserter's collaborators.
@@ -296,21 +297,20 @@ func (u *Upserter) Stop(ctx context.Context) error {
 		delete(u.owned, p)
 	}
 	u.mu.Unlock()
-	u.softCancel()
-	u.combiner.hurry() // batches in flight go out now, not at their deadline
-	done := make(chan struct{})
-	go func() { u.wg.Wait(); close(done) }()
 	ctx, cancel := context.WithTimeout(ctx, u.cfg.ShutdownTimeout)
 	defer cancel()
-	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		err = fmt.Errorf("upsert: in-flight batches cut short at the shutdown deadline (SYNC_SHUTDOWN_TIMEOUT %v or the caller's); their deltas are redelivered to the partitions' next owner", u.cfg.ShutdownTimeout)
-		u.log.Warn("shutdown deadline: cancelling in-flight batches; they will be redelivered")
-	}
-	u.hardCancel()
-	<-done
+	err := worker.Stop(ctx, worker.Done(&u.wg), func() {
+		u.softCancel()
+		u.combiner.hurry() // batches in flight go out now, not at their deadline
+	}, func() {
+		if ctx.Err() != nil {
+			u.log.Warn("shutdown deadline: cancelling in-flight batches; they will be redelivered")
+		}
+		u.hardCancel()
+	})
 	<-u.combiner.stopped
-	return err
+	if err != nil {
+		return fmt.Errorf("upsert: in-flight batches cut short at the shutdown deadline (SYNC_SHUTDOWN_TIMEOUT %v or the caller's); their deltas are redelivered to the partitions' next owner", u.cfg.ShutdownTimeout)
+	}
+	return nil
 }
