@@ -127,10 +127,14 @@ func dlqReplayCommand() *cli.Command {
 		Help: `Republishes each matching dead letter to its original subject
 (Cs-Orig-Subject, contacts.delta.<segment>.<key>) with Nats-Msg-Id
 replay:<ticket>:<dlq seq>, then deletes it from the DLQ (unless --keep).
-Fix the cause first (data, validation rule, field permission), then replay.
+A conflict event the reconciler gave up on (its exception record refused)
+goes back to CONFLICTS (contacts.conflict.<segment>), and the reconciler
+writes its record. Fix the cause first (data, validation rule, field
+permission), then replay.
 
 After publishing it waits (--outcome-wait, default 15s; 0 = do not wait)
-for each replayed delta's outcome and prints it: applied, superseded (a newer
+for each replayed delta's outcome and prints it: applied (for a conflict
+event: every reconciler settled it without a new dead letter), superseded (a newer
 version is applied), failed_again (with the new dead letter's sequence and
 reason: exit 1) or no_outcome (no upserter took it in time: exit 3).
 

@@ -187,10 +187,13 @@ type ReplayItem struct {
 	ExternalID string `json:"external_id"`
 	Outcome    string `json:"outcome"` // replayed | duplicate | would_replay | skipped | refused
 	Reason     string `json:"reason,omitempty"`
-	StreamSeq  uint64 `json:"stream_seq,omitzero"` // where CONTACTS stored it
+	Stream     string `json:"stream,omitempty"`     // CONTACTS (a delta) or CONFLICTS (a conflict event)
+	StreamSeq  uint64 `json:"stream_seq,omitzero"` // where Stream stored it
 	// After is what became of a replayed delta (ReplayOptions.Wait):
 	// applied | superseded (state holds a newer version) | failed_again |
-	// no_outcome.
+	// no_outcome. A replayed conflict event is applied once every
+	// consumer of CONFLICTS (the reconcilers) has settled it without a new
+	// dead letter: its exception record is written.
 	After string `json:"after,omitempty"`
 	// The new dead letter of a delta that failed again.
 	NewSeq     uint64 `json:"new_dlq_seq,omitzero"`
@@ -255,8 +258,8 @@ func (o *Ops) Replay(ctx context.Context, opts ReplayOptions) (ReplayResult, err
 	}
 	for _, dl := range dls {
 		item := ReplayItem{Seq: dl.Seq, ExternalID: dl.ExternalID}
-		subj, reason := replaySubject(dl)
-		item.Subject = subj
+		subj, stream, reason := replaySubject(dl)
+		item.Subject, item.Stream = subj, stream
 		prev := dl.Header.Get(HeaderReplayTicket)
 		unchanged := causeUnchanged(dl)
 		if prev != "" {
@@ -279,12 +282,14 @@ func (o *Ops) Replay(ctx context.Context, opts ReplayOptions) (ReplayResult, err
 		default:
 			ack, err := o.js.PublishMsg(ctx, replayMsg(subj, dl, opts.Ticket),
 				jetstream.WithMsgID(fmt.Sprintf("replay:%s:%d", opts.Ticket, dl.Seq)),
-				jetstream.WithExpectStream(bus.StreamContacts))
+				jetstream.WithExpectStream(stream))
 			if err != nil {
 				return res, fmt.Errorf("replay dead letter %d to %s: %w", dl.Seq, subj, err)
 			}
 			item.StreamSeq = ack.Sequence
-			item.key, item.version = delta.ContactKey(dl.ExternalID), payloadVersion(dl.Data)
+			if stream == bus.StreamContacts {
+				item.key, item.version = delta.ContactKey(dl.ExternalID), payloadVersion(dl.Data)
+			}
 			if ack.Duplicate {
 				item.Outcome = "duplicate"
 				res.Duplicates++
@@ -342,7 +347,15 @@ func (o *Ops) awaitReplays(ctx context.Context, res *ReplayResult, ticket string
 	defer tick.Stop()
 	from := dlqLast + 1
 	for len(open) > 0 {
-		err := scan(ctx, o.js, bus.StreamDLQ, bus.DLQSubjects, scanFrom{Seq: from}, true, func(r record) error {
+		// Read how far the reconcilers have settled CONFLICTS before
+		// looking for new dead letters: a dead letter is stored before its
+		// event is settled, so an event settled by then without one was
+		// written.
+		floor, err := o.conflictsSettled(ctx)
+		if err != nil {
+			return err
+		}
+		err = scan(ctx, o.js, bus.StreamDLQ, bus.DLQSubjects, scanFrom{Seq: from}, true, func(r record) error {
 			from = r.Seq + 1
 			it := open[r.Header.Get(HeaderReplayOf)]
 			if it == nil || r.Header.Get(HeaderReplayTicket) != ticket {
@@ -358,6 +371,14 @@ func (o *Ops) awaitReplays(ctx context.Context, res *ReplayResult, ticket string
 			return err
 		}
 		for of, it := range open {
+			if it.Stream == bus.StreamConflicts {
+				if floor >= it.StreamSeq {
+					it.After = "applied"
+					res.Applied++
+					delete(open, of)
+				}
+				continue
+			}
 			e, err := kv.Get(ctx, it.key)
 			if errors.Is(err, jetstream.ErrKeyNotFound) {
 				continue
@@ -394,18 +415,47 @@ func (o *Ops) awaitReplays(ctx context.Context, res *ReplayResult, ticket string
 	return nil
 }
 
-// replaySubject is the subject to republish dl to, or why it cannot be.
-func replaySubject(dl DeadLetter) (string, string) {
+// conflictsSettled is the CONFLICTS sequence up to which every consumer
+// (each reconciler group) has settled the stream: the lowest ack floor; 0
+// when there is no consumer.
+func (o *Ops) conflictsSettled(ctx context.Context) (uint64, error) {
+	st, err := o.js.Stream(ctx, bus.StreamConflicts)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", bus.StreamConflicts, err)
+	}
+	var floor uint64
+	first := true
+	l := st.ListConsumers(ctx)
+	for ci := range l.Info() {
+		if first || ci.AckFloor.Stream < floor {
+			floor, first = ci.AckFloor.Stream, false
+		}
+	}
+	if err := l.Err(); err != nil {
+		return 0, fmt.Errorf("consumers of %s: %w", bus.StreamConflicts, err)
+	}
+	return floor, nil
+}
+
+// replaySubject is the subject and stream to republish dl to, or why it
+// cannot be: a delta goes back to CONTACTS (contacts.delta.<segment>.<key>),
+// a conflict event the reconciler gave up on to CONFLICTS
+// (contacts.conflict.<segment>), for the reconciler to write its exception
+// record once the cause is fixed.
+func replaySubject(dl DeadLetter) (subject, stream, reason string) {
 	subj := bus.OriginalSubject(dl.OrigSubject) // a stored subject is accepted too
 	if subj == "" {
-		return "", "no " + bus.HeaderOrigSubject + " header"
+		return "", "", "no " + bus.HeaderOrigSubject + " header"
 	}
 	toks := strings.Split(subj, ".")
-	if len(toks) != 4 || toks[0] != "contacts" || toks[1] != "delta" || toks[2] == "" || toks[3] == "" ||
-		strings.ContainsAny(subj, "*> ") {
-		return "", fmt.Sprintf("%s %q is not a delta subject", bus.HeaderOrigSubject, dl.OrigSubject)
+	switch {
+	case strings.ContainsAny(subj, "*> ") || slices.Contains(toks, ""):
+	case len(toks) == 4 && toks[0] == "contacts" && toks[1] == "delta":
+		return subj, bus.StreamContacts, ""
+	case len(toks) == 3 && subj == bus.ConflictSubject(toks[2]):
+		return subj, bus.StreamConflicts, ""
 	}
-	return subj, ""
+	return "", "", fmt.Sprintf("%s %q is neither a delta nor a conflict subject", bus.HeaderOrigSubject, dl.OrigSubject)
 }
 
 // replayMsg carries the producer's headers (Cs-External-Id, …) but none of

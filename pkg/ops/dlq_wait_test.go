@@ -15,6 +15,7 @@ import (
 	"github.com/contactsync/contactsync/pkg/cli"
 	"github.com/contactsync/contactsync/pkg/conflict"
 	"github.com/contactsync/contactsync/pkg/delta"
+	"github.com/contactsync/contactsync/pkg/reconcile"
 	"github.com/contactsync/contactsync/pkg/sfsim"
 	"github.com/contactsync/contactsync/pkg/sfsim/sfsimtest"
 	"github.com/contactsync/contactsync/pkg/upsert"
@@ -122,5 +123,67 @@ func TestReplayWaitsForOutcomes(t *testing.T) {
 	if err != nil || res.Refused != 0 || len(res.Items) != 1 || res.Items[0].Outcome != "would_replay" ||
 		!strings.Contains(res.Items[0].Reason, "new cause (was INVALID_EMAIL_ADDRESS)") {
 		t.Fatalf("same ticket, new cause: %+v, %v", res, err)
+	}
+}
+
+// A conflict event the reconciler gave up on (its exception record was
+// refused, say for a field the org lacked) could not be replayed: replay
+// took only delta subjects, and the dead letter even named CONTACTS as its
+// stream. It goes back to CONFLICTS now, the running reconciler writes its
+// exception record, and the wait says so; one that fails again is named.
+func TestReplayConflictEventToTheReconciler(t *testing.T) {
+	f := newFixture(t)
+	org := sfsimtest.Start(t, sfsim.Config{})
+	r, err := reconcile.New(f.js, org.Client(t), reconcile.Config{RetryInitial: 10 * time.Millisecond, ApplyInterval: -1}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Stop(context.Background()) })
+
+	seen := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	good := conflict.Event{Kind: conflict.KindEmailConflict, Policy: conflict.Strict, Segment: "emea",
+		IncomingExternalID: "MC_7", Email: "jane@example.com", ExistingIDs: []string{"003000000000001AAA"},
+		ExistingExternalIDs: []string{"MC_1"}, SourceVersion: 7, SeenAt: seen}
+	bad := good
+	bad.IncomingExternalID, bad.Email = "MC_8", strings.Repeat("a", 120)+"@example.com" // refused for good
+	for i, ev := range []conflict.Event{good, bad} {
+		data, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := bus.PublishDeadLetter(f.ctx, f.js, bus.DeadLetter{Subject: bus.ConflictSubject("emea"), Data: data,
+			Stream: bus.StreamConflicts, StreamSeq: uint64(100 + i), ErrorCode: "INVALID_FIELD",
+			Message: "No such column 'Exception_Key__c'", Deliveries: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	out, _, err := runCLIWith(t, f, "dlq", "replay", "--ticket", "INC-12", "--outcome-wait", "1m", "--json")
+	var res ReplayResult
+	if jerr := json.Unmarshal([]byte(out), &res); jerr != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", jerr, out)
+	}
+	if res.Replayed != 2 || res.Skipped != 0 {
+		t.Fatalf("replay: %+v (err %v), want both conflict events replayed", res, err)
+	}
+	byVersion := map[int]ReplayItem{}
+	for _, it := range res.Items {
+		if it.Stream != bus.StreamConflicts || it.Subject != bus.ConflictSubject("emea") {
+			t.Errorf("item %+v: want it republished to %s on CONFLICTS", it, bus.ConflictSubject("emea"))
+		}
+		byVersion[len(byVersion)] = it
+	}
+	if a, b := byVersion[0].After, byVersion[1].After; a != "applied" || b != "failed_again" {
+		t.Fatalf("after the replay: %q and %q, want applied and failed_again", a, b)
+	}
+	if cli.ExitCode(err) != 1 {
+		t.Errorf("exit %d (%v): want 1 (one failed again)", cli.ExitCode(err), err)
+	}
+	recs := org.Records("Contact_Sync_Exception__c")
+	if len(recs) != 1 || recs[0]["Exception_Key__c"] != good.Key() {
+		t.Fatalf("exception records after the replay: %d, want the good event's", len(recs))
 	}
 }
