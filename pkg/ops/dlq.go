@@ -187,7 +187,7 @@ type ReplayItem struct {
 	ExternalID string `json:"external_id"`
 	Outcome    string `json:"outcome"` // replayed | duplicate | would_replay | skipped | refused
 	Reason     string `json:"reason,omitempty"`
-	Stream     string `json:"stream,omitempty"`     // CONTACTS (a delta) or CONFLICTS (a conflict event)
+	Stream     string `json:"stream,omitempty"`    // CONTACTS (a delta) or CONFLICTS (a conflict event)
 	StreamSeq  uint64 `json:"stream_seq,omitzero"` // where Stream stored it
 	// After is what became of a replayed delta (ReplayOptions.Wait):
 	// applied | superseded (state holds a newer version) | failed_again |
