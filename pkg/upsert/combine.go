@@ -159,27 +159,22 @@ func (c *combiner) run(ctx context.Context) {
 					// out as soon as it is submitted.
 					o.missed = o.missed || o.called
 				}
+				hold := false
 				if len(c.queue) > 0 {
-					if until, hold := c.holdLocked(now, fellDue); hold {
-						timer = c.at(until)
-						c.mu.Unlock()
-						select {
-						case <-ctx.Done():
-							c.mu.Lock()
-							c.cancelQueueLocked(ctx.Err())
-							c.mu.Unlock()
-							return
-						case <-c.wake:
-						case <-timer:
-						}
-						continue
+					var until time.Time
+					if until, hold = c.holdLocked(now, fellDue); hold {
+						timer = c.at(until) // held: wait below, like any deadline
+					} else {
+						c.flushLocked(true)
 					}
-					c.flushLocked(true)
 				}
-				c.mu.Unlock()
-				continue
+				if !hold {
+					c.mu.Unlock()
+					continue
+				}
+			} else {
+				timer = c.at(c.dueAt.Add(gatherGrace))
 			}
-			timer = c.at(c.dueAt.Add(gatherGrace))
 		}
 		c.mu.Unlock()
 		select {
