@@ -160,7 +160,7 @@ func (a *Applier) defaults() {
 		a.VersionField = "Sync_Version__c"
 	}
 	if a.ExceptionObject == "" {
-		a.ExceptionObject = "Contact_Sync_Exception__c"
+		a.ExceptionObject = DefaultObject
 	}
 	if a.Now == nil {
 		a.Now = time.Now

@@ -9,40 +9,43 @@ import (
 	"github.com/contactsync/contactsync/pkg/worker"
 )
 
-// Config configures a Reconciler. Zero values mean the defaults.
+// Config configures a Reconciler. Zero values mean the Default… constants
+// below; the default tags say the same for --help, and a test holds them
+// together.
 type Config struct {
-	// Durable is the consumer name (default "reconciler").
-	Durable string `envconfig:"RECONCILER_DURABLE" desc:"durable consumer name (default reconciler)"`
-	// BatchSize is the most events written per call (default and max 200).
-	BatchSize int `envconfig:"RECONCILER_BATCH_SIZE" desc:"events per Salesforce call, 1..200 (default 200)"`
+	// Durable is the consumer name.
+	Durable string `envconfig:"RECONCILER_DURABLE" default:"reconciler" desc:"durable consumer name"`
+	// BatchSize is the most events written per call (at most MaxBatch).
+	BatchSize int `envconfig:"RECONCILER_BATCH_SIZE" default:"200" desc:"events per Salesforce call, 1..200"`
 	// Linger is how long a batch waits to fill after its first event
-	// (default 50ms; negative: take only what is already buffered).
-	Linger time.Duration `envconfig:"RECONCILER_LINGER" desc:"wait to fill a batch (default 50ms)"`
-	// MaxDeliver bounds deliveries of one event (default 10). The last
-	// delivery that still fails goes to the DLQ instead of back.
-	MaxDeliver int `envconfig:"RECONCILER_MAX_DELIVER" desc:"deliveries before an event is dead-lettered (default 10)"`
-	// AckWait of the consumer (default 60s).
-	AckWait time.Duration `envconfig:"RECONCILER_ACK_WAIT" desc:"consumer AckWait (default 60s)"`
-	// CallTimeout bounds one Salesforce call (default 60s).
-	CallTimeout time.Duration `envconfig:"RECONCILER_CALL_TIMEOUT" desc:"timeout of one Salesforce call (default 60s)"`
+	// (negative: take only what is already buffered). Exceptions are
+	// rarer than deltas and a steward reads them minutes later, so unlike
+	// the upserter's freshness budget it only gathers what arrives together.
+	Linger time.Duration `envconfig:"RECONCILER_LINGER" default:"50ms" desc:"wait to fill a batch"`
+	// MaxDeliver bounds deliveries of one event. The last delivery that
+	// still fails goes to the DLQ instead of back.
+	MaxDeliver int `envconfig:"RECONCILER_MAX_DELIVER" default:"10" desc:"deliveries before an event is dead-lettered"`
+	// AckWait of the consumer.
+	AckWait time.Duration `envconfig:"RECONCILER_ACK_WAIT" default:"60s" desc:"consumer AckWait"`
+	// CallTimeout bounds one Salesforce call.
+	CallTimeout time.Duration `envconfig:"RECONCILER_CALL_TIMEOUT" default:"60s" desc:"timeout of one Salesforce call"`
 	// RetryInitial and RetryMax shape the backoff of transient whole-call
-	// failures and of record redeliveries (defaults 500ms and 30s).
-	RetryInitial time.Duration `envconfig:"RECONCILER_RETRY_INITIAL" desc:"first retry backoff (default 500ms)"`
-	RetryMax     time.Duration `envconfig:"RECONCILER_RETRY_MAX" desc:"longest retry backoff (default 30s)"`
+	// failures and of record redeliveries.
+	RetryInitial time.Duration `envconfig:"RECONCILER_RETRY_INITIAL" default:"500ms" desc:"first retry backoff"`
+	RetryMax     time.Duration `envconfig:"RECONCILER_RETRY_MAX" default:"30s" desc:"longest retry backoff"`
 	// RetryElapsed is how long a batch is retried in place before its
-	// events are handed back for redelivery (default 2m).
-	RetryElapsed time.Duration `envconfig:"RECONCILER_RETRY_ELAPSED" desc:"in-place retry budget of a batch (default 2m)"`
-	// Object and KeyField name the exception object and its external ID
-	// (defaults Contact_Sync_Exception__c, Exception_Key__c).
-	Object   string `envconfig:"RECONCILER_OBJECT" desc:"exception sObject (default Contact_Sync_Exception__c)"`
-	KeyField string `envconfig:"RECONCILER_KEY_FIELD" desc:"its external ID field (default Exception_Key__c)"`
-	// PayloadLimit caps Payload__c in characters (default 32000; the field
-	// is a Long Text Area of 32,768).
-	PayloadLimit int `envconfig:"RECONCILER_PAYLOAD_LIMIT" desc:"Payload__c cap in characters (default 32000)"`
+	// events are handed back for redelivery.
+	RetryElapsed time.Duration `envconfig:"RECONCILER_RETRY_ELAPSED" default:"2m" desc:"in-place retry budget of a batch"`
+	// Object and KeyField name the exception object and its external ID.
+	Object   string `envconfig:"RECONCILER_OBJECT" default:"Contact_Sync_Exception__c" desc:"exception sObject"`
+	KeyField string `envconfig:"RECONCILER_KEY_FIELD" default:"Exception_Key__c" desc:"its external ID field"`
+	// PayloadLimit caps Payload__c in characters (the field is a Long Text
+	// Area of 32,768).
+	PayloadLimit int `envconfig:"RECONCILER_PAYLOAD_LIMIT" default:"32000" desc:"Payload__c cap in characters"`
 	// ApplyInterval is how often resolved exception records are read and
-	// applied back, one SOQL query per interval (default 30s; negative:
-	// off). It runs when the Salesforce client can also query and update.
-	ApplyInterval time.Duration `envconfig:"RECONCILER_APPLY_INTERVAL" desc:"poll for resolved exceptions to apply (default 30s, negative: off)"`
+	// applied back, one SOQL query per interval (negative: off). It runs
+	// when the Salesforce client can also query and update.
+	ApplyInterval time.Duration `envconfig:"RECONCILER_APPLY_INTERVAL" default:"30s" desc:"poll for resolved exceptions to apply (negative: off)"`
 	// OnBatch, when set, is called after each batch is settled, from the
 	// Reconciler's goroutine (for the standalone run's summary). Keep it fast.
 	// The tally counts the batch's events by outcome: the newest event of
@@ -51,49 +54,55 @@ type Config struct {
 	OnBatch func(worker.Tally) `ignored:"true"`
 }
 
-// MaxBatch is the sObject Collections limit.
+// The defaults of Config, stated once.
+const (
+	DefaultDurable       = "reconciler"
+	DefaultLinger        = 50 * time.Millisecond
+	DefaultMaxDeliver    = 10
+	DefaultAckWait       = 60 * time.Second
+	DefaultCallTimeout   = 60 * time.Second
+	DefaultRetryInitial  = 500 * time.Millisecond
+	DefaultRetryMax      = 30 * time.Second
+	DefaultRetryElapsed  = 2 * time.Minute
+	DefaultObject        = "Contact_Sync_Exception__c"
+	DefaultKeyField      = "Exception_Key__c"
+	DefaultPayloadLimit  = 32000
+	DefaultApplyInterval = 30 * time.Second
+)
+
+// MaxBatch is the sObject Collections limit, and the default BatchSize.
 const MaxBatch = 200
 
-func (c Config) withDefaults() Config {
-	if c.Durable == "" {
-		c.Durable = "reconciler"
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
 	}
-	if c.BatchSize == 0 {
-		c.BatchSize = MaxBatch
+	str := func(v *string, d string) {
+		if *v == "" {
+			*v = d
+		}
 	}
-	if c.Linger == 0 {
-		c.Linger = 50 * time.Millisecond
+	num := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
 	}
-	if c.MaxDeliver == 0 {
-		c.MaxDeliver = 10
-	}
-	if c.AckWait == 0 {
-		c.AckWait = 60 * time.Second
-	}
-	if c.CallTimeout == 0 {
-		c.CallTimeout = 60 * time.Second
-	}
-	if c.RetryInitial == 0 {
-		c.RetryInitial = 500 * time.Millisecond
-	}
-	if c.RetryMax == 0 {
-		c.RetryMax = 30 * time.Second
-	}
-	if c.RetryElapsed == 0 {
-		c.RetryElapsed = 2 * time.Minute
-	}
-	if c.Object == "" {
-		c.Object = "Contact_Sync_Exception__c"
-	}
-	if c.KeyField == "" {
-		c.KeyField = "Exception_Key__c"
-	}
-	if c.ApplyInterval == 0 {
-		c.ApplyInterval = 30 * time.Second
-	}
-	if c.PayloadLimit == 0 {
-		c.PayloadLimit = 32000
-	}
+	str(&c.Durable, DefaultDurable)
+	num(&c.BatchSize, MaxBatch)
+	def(&c.Linger, DefaultLinger)
+	num(&c.MaxDeliver, DefaultMaxDeliver)
+	def(&c.AckWait, DefaultAckWait)
+	def(&c.CallTimeout, DefaultCallTimeout)
+	def(&c.RetryInitial, DefaultRetryInitial)
+	def(&c.RetryMax, DefaultRetryMax)
+	def(&c.RetryElapsed, DefaultRetryElapsed)
+	str(&c.Object, DefaultObject)
+	str(&c.KeyField, DefaultKeyField)
+	num(&c.PayloadLimit, DefaultPayloadLimit)
+	def(&c.ApplyInterval, DefaultApplyInterval)
 	return c
 }
 

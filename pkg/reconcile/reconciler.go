@@ -74,7 +74,7 @@ func New(js jetstream.JetStream, sf SF, cfg Config, log *zap.Logger) (*Reconcile
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Reconciler{js: js, sf: sf, cfg: cfg.withDefaults(), log: log.Named("reconciler")}, nil
+	return &Reconciler{js: js, sf: sf, cfg: cfg.WithDefaults(), log: log.Named("reconciler")}, nil
 }
 
 // Stats returns the running totals.

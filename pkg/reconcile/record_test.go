@@ -65,7 +65,7 @@ func TestConfigValidate(t *testing.T) {
 	if err := (Config{}).validate(); err != nil {
 		t.Fatal(err)
 	}
-	d := Config{}.withDefaults()
+	d := Config{}.WithDefaults()
 	if d.BatchSize != 200 || d.Durable != "reconciler" || d.MaxDeliver != 10 || d.KeyField != "Exception_Key__c" {
 		t.Fatalf("defaults: %+v", d)
 	}
