@@ -10,6 +10,7 @@ import (
 
 	"github.com/contactsync/contactsync/pkg/fleet"
 	"github.com/contactsync/contactsync/pkg/internal/ctxsleep"
+	"github.com/contactsync/contactsync/pkg/worker"
 )
 
 // runPartition consumes partition p until stop is closed: it waits for the
@@ -176,9 +177,7 @@ func (u *Upserter) gather(ctx context.Context, cons jetstream.Consumer, msgs []j
 			break
 		}
 		if time.Since(beat) >= u.cfg.AckWait/3 { // a long (stretched) budget must not run into AckWait
-			for _, m := range msgs {
-				_ = m.InProgress()
-			}
+			worker.InProgress(msgs, nil)
 			beat = time.Now()
 		}
 	}
