@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -372,4 +373,30 @@ func TestStartEmbeddedNeedsDir(t *testing.T) {
 	if _, err := StartEmbedded(""); err == nil {
 		t.Fatal("StartEmbedded(\"\") succeeded")
 	}
+}
+
+// Issue 10: two servers could open one store (`syncctl --data` on a
+// standalone run's store while it still ran) and corrupt it. The second is
+// refused, naming the directory; once the first stops, the store opens.
+func TestEmbeddedStoreIsLocked(t *testing.T) {
+	dir := t.TempDir()
+	first, err := StartEmbedded(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := StartEmbedded(dir)
+	if err == nil {
+		second.Shutdown()
+		first.Shutdown()
+		t.Fatal("a second server opened a store in use")
+	}
+	if !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "in use") {
+		t.Errorf("error %q: want it to name %s and say it is in use", err, dir)
+	}
+	first.Shutdown()
+	again, err := StartEmbedded(dir)
+	if err != nil {
+		t.Fatalf("after the first stopped: %v", err)
+	}
+	again.Shutdown()
 }
