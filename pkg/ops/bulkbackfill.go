@@ -841,11 +841,15 @@ func (b *bulkBackfill) deadLetter(ctx context.Context, w *bulkWrite, code, msg s
 	h := nats.Header{}
 	h.Set(delta.HeaderExternalID, w.newest.ExternalID)
 	h.Set(HeaderReplayTicket, b.opts.Ticket)
+	// Bulk's failed rows quote the refused value, as the REST path does:
+	// the reason is redacted where it is written (the payload, kept for
+	// replay, is the only copy of the data).
+	msg = telemetry.Redact(msg)
 	dl := bus.DeadLetter{Subject: w.subject, Data: w.raw, Header: h, ErrorCode: code, Message: msg, StreamSeq: w.seq}
 	if err := bus.PublishDeadLetter(ctx, b.o.js, dl); err != nil {
 		return fmt.Errorf("dead letter for %s: %w", w.key, err)
 	}
-	b.o.log.Warn("bulk backfill: dead-lettered", zap.String("code", code), zap.String("reason", telemetry.MaskEmails(msg)), zap.Uint64("stream_seq", w.seq))
+	b.o.log.Warn("bulk backfill: dead-lettered", zap.String("code", code), zap.String("reason", msg), zap.Uint64("stream_seq", w.seq))
 	return nil
 }
 

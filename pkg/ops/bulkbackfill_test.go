@@ -142,6 +142,10 @@ func TestBulkBackfillEndToEnd(t *testing.T) {
 	if dl.Header.Get(bus.HeaderErrorCode) != "STRING_TOO_LONG" {
 		t.Fatalf("dead letter headers %v", dl.Header)
 	}
+	// The refused value (FirstName) is not quoted back in clear.
+	if msg := dl.Header.Get(bus.HeaderErrorMessage); strings.Contains(msg, strings.Repeat("x", 41)) {
+		t.Fatalf("dead-letter reason quotes the refused value: %q", msg)
+	}
 	// The ticket is done: running it again is refused, nothing is re-sent.
 	if _, err := f.ops.BulkBackfill(f.ctx, BulkBackfillOptions{Segment: "emea", Ticket: "T1", SF: c,
 		Resolver: conflict.NewResolver(c, conflict.Config{}, nil), Bulk: testPoll}); err == nil {

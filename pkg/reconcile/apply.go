@@ -255,7 +255,7 @@ func (a *Applier) write(ctx context.Context, p Plan) string {
 			salesforce.WriteOptions{DuplicateRule: &salesforce.DuplicateRuleHeader{AllowSave: true}})
 	}
 	if err != nil {
-		return "Salesforce refused the write: " + telemetry.MaskEmails(err.Error())
+		return "Salesforce refused the write: " + telemetry.Redact(err.Error())
 	}
 	if len(res) != 1 {
 		return fmt.Sprintf("Salesforce answered %d results for one write", len(res))
@@ -273,7 +273,7 @@ func (a *Applier) write(ctx context.Context, p Plan) string {
 	case e.StatusCode == salesforce.CodeEntityIsDeleted || e.StatusCode == salesforce.CodeInvalidCrossReferenceKey || e.StatusCode == salesforce.CodeNotFound:
 		return "the existing contact is gone (deleted or merged away); choose Keep_Both or Reprocess"
 	}
-	return e.StatusCode + ": " + telemetry.MaskEmails(e.Message)
+	return e.StatusCode + ": " + telemetry.Redact(e.Message)
 }
 
 func nilIfEmpty(s string) any {
@@ -307,7 +307,7 @@ func (r *Reconciler) applyLoop(ctx context.Context, sf ApplySF) {
 		cancel()
 		switch {
 		case err != nil && ctx.Err() == nil:
-			r.log.Warn("applying resolved exceptions failed; trying again next interval", zap.String("error", telemetry.MaskEmails(err.Error())))
+			r.log.Warn("applying resolved exceptions failed; trying again next interval", zap.String("error", telemetry.Redact(err.Error())))
 		case st.Applied+st.Failed > 0:
 			r.log.Info("resolved exceptions applied", zap.Int("applied", st.Applied), zap.Int("apply_failed", st.Failed))
 		}
