@@ -10,8 +10,10 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -295,5 +297,53 @@ func CheckFlags(t testing.TB, readme, title, section, program string, h Help) {
 		if !has[f] {
 			t.Errorf("README section %q names --%s, which no %s command has", title, f, program)
 		}
+	}
+}
+
+// CheckDefaultTags fails when a field's envconfig default tag (what --help
+// prints in its DEFAULT column) differs from what withDefaults applies to
+// the zero value (the Default… constants), for a config type C whose
+// defaults are stated once in code. It clears C's variables from the
+// environment for the test. A field with an envconfig key and no default
+// tag fails too unless it is in noDefault (a setting without one, such as
+// a required name); fewer than minTagged tagged fields means the test no
+// longer looks at the config.
+func CheckDefaultTags[C any](t *testing.T, withDefaults func(C) C, minTagged int, noDefault ...string) {
+	t.Helper()
+	typ := reflect.TypeFor[C]()
+	if typ.Kind() != reflect.Struct {
+		t.Fatalf("CheckDefaultTags: %s is not a struct", typ)
+	}
+	for i := range typ.NumField() {
+		if key := typ.Field(i).Tag.Get("envconfig"); key != "" {
+			t.Setenv(key, "")
+			os.Unsetenv(key)
+		}
+	}
+	var fromTags C
+	if err := envconfig.Process("", &fromTags); err != nil {
+		t.Fatal(err)
+	}
+	var zero C
+	applied := withDefaults(zero)
+	fromTags = withDefaults(fromTags) // fields without a tag default the same way in both
+	tv, av := reflect.ValueOf(fromTags), reflect.ValueOf(applied)
+	tagged := 0
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		key := f.Tag.Get("envconfig")
+		if _, ok := f.Tag.Lookup("default"); !ok {
+			if key != "" && !slices.Contains(noDefault, f.Name) {
+				t.Errorf("%s (%s) has no default tag: --help shows no default for it", f.Name, key)
+			}
+			continue
+		}
+		tagged++
+		if !reflect.DeepEqual(tv.Field(i).Interface(), av.Field(i).Interface()) {
+			t.Errorf("%s (%s): --help says %q, the code applies %v", f.Name, key, f.Tag.Get("default"), av.Field(i).Interface())
+		}
+	}
+	if tagged < minTagged {
+		t.Fatalf("only %d fields carry a default tag (want at least %d): the test no longer looks at the config", tagged, minTagged)
 	}
 }
