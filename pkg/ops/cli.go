@@ -38,6 +38,7 @@ func Program() *cli.Program {
 			eraseCommand(),
 			backfillCommand(),
 			traceCommand(),
+			reconcileCommand(),
 		},
 		Footer: `Environment (flags win):
   NATS_URL     NATS server URL(s), comma-separated (--nats)

@@ -26,15 +26,22 @@ type DailyOptions struct {
 // DailyReport runs the four reports on the org, this fleet's contact state
 // and dead letters.
 func (o *Ops) DailyReport(ctx context.Context, opts DailyOptions) (*report.Result, error) {
+	r, _, err := o.dailyReport(ctx, opts)
+	return r, err
+}
+
+// dailyReport is DailyReport that also returns the dead letters it read
+// (headers only, in clear), for reconcile --repair.
+func (o *Ops) dailyReport(ctx context.Context, opts DailyOptions) (*report.Result, []DeadLetter, error) {
 	in := report.Inputs{Source: opts.Source}
 	kv, err := o.js.KeyValue(ctx, bus.BucketState)
 	if err != nil {
-		return nil, fmt.Errorf("bucket %s: %w", bus.BucketState, err)
+		return nil, nil, fmt.Errorf("bucket %s: %w", bus.BucketState, err)
 	}
 	in.State = kv
 	dls, err := o.ListDeadLetters(ctx, DLQFilter{}, false)
 	if err != nil {
-		return nil, fmt.Errorf("dead letters: %w", err)
+		return nil, nil, fmt.Errorf("dead letters: %w", err)
 	}
 	for _, dl := range dls {
 		if !opts.ShowPII {
@@ -45,7 +52,8 @@ func (o *Ops) DailyReport(ctx context.Context, opts DailyOptions) (*report.Resul
 	}
 	cfg := opts.Config
 	cfg.ShowPII = opts.ShowPII
-	return report.Run(ctx, opts.Org, in, cfg)
+	r, err := report.Run(ctx, opts.Org, in, cfg)
+	return r, dls, err
 }
 
 // WriteDailySummary prints a run's totals and what each read cost.

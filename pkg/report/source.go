@@ -21,12 +21,27 @@ type Source struct {
 	Name     string            // what was read, for the page ("file contacts.csv")
 	IDs      map[string]string // by the ID as given (report.Run folds case)
 	Rejected int               // rows that are no valid delta, left out
+	// Deltas is each ID's newest delta (by the ID as in IDs), kept only by
+	// LoadFileDeltas; nil when the source gives IDs only (PostgreSQL,
+	// LoadFile).
+	Deltas map[string]delta.Delta
 }
 
 // LoadFile reads a source export the way `producer publish` does: NDJSON
 // deltas, or CSV by the .csv extension with mapping (a producer CSV mapping
 // file, optional). The last delta of an ID decides: a delete removes it.
 func LoadFile(path, mapping string) (*Source, error) {
+	return loadFile(path, mapping, false)
+}
+
+// LoadFileDeltas is LoadFile keeping each ID's newest delta in
+// Source.Deltas, the rows `syncctl reconcile --repair` publishes for
+// contacts the fleet never applied.
+func LoadFileDeltas(path, mapping string) (*Source, error) {
+	return loadFile(path, mapping, true)
+}
+
+func loadFile(path, mapping string, keep bool) (*Source, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("--source %s: %w", path, err)
@@ -50,6 +65,7 @@ func LoadFile(path, mapping string) (*Source, error) {
 	}
 	s := &Source{Name: "file " + filepath.Base(path), IDs: map[string]string{}}
 	newest := map[string]int64{}
+	deltas := map[string]delta.Delta{}
 	for {
 		rec, ok := src.Next()
 		if !ok {
@@ -67,8 +83,12 @@ func LoadFile(path, mapping string) (*Source, error) {
 		newest[k] = d.Version
 		if d.Op == delta.OpDelete {
 			delete(s.IDs, k)
+			delete(deltas, k)
 		} else {
 			s.IDs[k] = d.ExternalID
+			if keep {
+				deltas[k] = d
+			}
 		}
 	}
 	if err := src.Err(); err != nil {
@@ -79,6 +99,12 @@ func LoadFile(path, mapping string) (*Source, error) {
 		ids[v] = v
 	}
 	s.IDs = ids
+	if keep {
+		s.Deltas = make(map[string]delta.Delta, len(deltas))
+		for _, d := range deltas {
+			s.Deltas[d.ExternalID] = d
+		}
+	}
 	return s, nil
 }
 
