@@ -296,12 +296,16 @@ func (r *repairRun) run(ctx context.Context) error {
 		case st.Version > 0 && !st.Deleted:
 			fromStream = append(fromStream, c)
 		case st.Deleted && c.src != nil && c.src.Version > st.Version:
-			r.fromSource(c)
+			if err := r.fromSource(c); err != nil {
+				return err
+			}
 			ready = append(ready, c)
 		case st.Deleted:
 			r.skip(it, SkipDeleted, fmt.Sprintf("the fleet applied a delete at version %d; only a newer delta from the source brings the contact back", st.Version))
 		case c.src != nil:
-			r.fromSource(c)
+			if err := r.fromSource(c); err != nil {
+				return err
+			}
 			ready = append(ready, c)
 		case src != nil && src.Deltas == nil:
 			r.skip(it, SkipNoDeltaFields, fmt.Sprintf("never applied by the fleet, and the source (%s) gives external IDs only, no fields to publish: publish it from the source (producer poll, or backfill --from-file)", src.Name))
@@ -376,11 +380,11 @@ func (r *repairRun) recorded(ctx context.Context) (map[string]bool, error) {
 }
 
 // fromSource makes the contact's source row the delta to publish.
-func (r *repairRun) fromSource(c *repairContact) {
+func (r *repairRun) fromSource(c *repairContact) error {
 	d := *c.src
 	data, err := json.Marshal(d)
-	if err != nil { // fields decoded from JSON always encode
-		panic(err)
+	if err != nil {
+		return fmt.Errorf("encode the source's delta of %s: %w", d.ExternalID, err)
 	}
 	m := nats.NewMsg(d.Subject())
 	m.Data = data
@@ -388,6 +392,7 @@ func (r *repairRun) fromSource(c *repairContact) {
 	c.msg, c.d = m, d
 	it := &r.res.Items[c.item]
 	it.ExternalID, it.From, it.Version, it.Subject = d.ExternalID, "source", d.Version, m.Subject
+	return nil
 }
 
 // fromHistory finds each contact's applied delta in CONTACTS (one scan
@@ -430,12 +435,25 @@ func (r *repairRun) fromHistory(ctx context.Context, cs []*repairContact, dls []
 	for _, c := range cs {
 		it := &r.res.Items[c.item]
 		h := hist[c.key]
+		// By version; of one version's copies (replays, backfills,
+		// earlier repairs carry Cs-Replay-Of) the original first, and
+		// only one is kept.
+		copied := func(e entry) int64 {
+			if e.rec.Header.Get(HeaderReplayOf) != "" {
+				return 1
+			}
+			return 0
+		}
 		slices.SortStableFunc(h, func(a, b entry) int {
 			if a.d.Version != b.d.Version {
 				return cmpInt64(a.d.Version, b.d.Version)
 			}
+			if c := cmpInt64(copied(a), copied(b)); c != 0 {
+				return c
+			}
 			return cmpInt64(int64(a.rec.Seq), int64(b.rec.Seq))
 		})
+		h = slices.CompactFunc(h, func(a, b entry) bool { return a.d.Version == b.d.Version })
 		applied := -1
 		fields := map[string]any{}
 		folded := 0
@@ -456,7 +474,9 @@ func (r *repairRun) fromHistory(ctx context.Context, cs []*repairContact, dls []
 		}
 		if applied < 0 {
 			if c.src != nil && c.src.Version >= c.state.Version {
-				r.fromSource(c)
+				if err := r.fromSource(c); err != nil {
+					return err
+				}
 				it.Detail = fmt.Sprintf("the applied delta (version %d) is no longer in CONTACTS; published from the source", c.state.Version)
 				continue
 			}

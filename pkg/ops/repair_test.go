@@ -297,6 +297,33 @@ func TestRepairFromSource(t *testing.T) {
 		!strings.Contains(res.Items[0].Detail, "external IDs only") {
 		t.Errorf("IDs-only source: %v %+v", err, res)
 	}
+
+	// A run of RES-1 that was killed after publishing NEW_3: the rerun
+	// skips it and finishes the ticket.
+	line += "\n" + `{"schema":"contact.delta/v1","external_id":"NEW_3","segment":"emea","version":7,"fields":{"LastName":"Third"}}`
+	if err := os.WriteFile(src, []byte(line+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := f.js.KeyValue(f.ctx, bus.BucketState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(f.ctx, repairContactKey("RES-1", delta.ContactKey("NEW_3")), []byte(`{"v":7}`)); err != nil {
+		t.Fatal(err)
+	}
+	s, err := report.LoadFileDeltas(src, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := f.lastSeq(t, bus.StreamContacts)
+	res, err = f.ops.Repair(f.ctx, RepairOptions{Ticket: "RES-1", Report: DailyOptions{Org: org.Client(t), Source: s}})
+	if err != nil || res.Skipped[SkipAlreadyRedriven] != 1 || res.Redriven != 0 || f.lastSeq(t, bus.StreamContacts) != before {
+		t.Fatalf("resumed run: %v %+v", err, res)
+	}
+	res, err = f.ops.Repair(f.ctx, RepairOptions{Ticket: "RES-1", Report: DailyOptions{Org: org.Client(t), Source: s}})
+	if err != nil || res.AlreadyDone == nil || res.AlreadyDone.Redriven != 1 || res.Phase != "done" || res.APICalls != 0 {
+		t.Errorf("finished ticket: %v %+v", err, res)
+	}
 }
 
 func TestCLIReconcileUsage(t *testing.T) {
