@@ -21,10 +21,14 @@ type record struct {
 	Data    []byte
 }
 
-// scanFrom says where a scan starts; the zero value is the beginning.
+// scanFrom says where a scan starts, and where it ends; the zero value is
+// the beginning to the stream's last sequence when the scan began.
 type scanFrom struct {
 	Seq  uint64
 	Time time.Time
+	// Until, if set, is the last sequence visited (several scans of one
+	// stream that must see the same stream).
+	Until uint64
 }
 
 // scanBatch is how many messages one fetch asks for.
@@ -39,6 +43,15 @@ const scanBatch = 256
 // Each JetStream call is bounded by bus.DefaultCallTimeout, so a scan of a
 // stream without a leader fails instead of hanging.
 func scan(ctx context.Context, js jetstream.JetStream, stream, filter string, from scanFrom, headersOnly bool, fn func(record) error) error {
+	var filters []string
+	if filter != "" {
+		filters = []string{filter}
+	}
+	return scanSubjects(ctx, js, stream, filters, from, headersOnly, fn)
+}
+
+// scanSubjects is scan with any number of filter subjects (none = all).
+func scanSubjects(ctx context.Context, js jetstream.JetStream, stream string, filters []string, from scanFrom, headersOnly bool, fn func(record) error) error {
 	cctx, cancel := context.WithTimeout(ctx, bus.DefaultCallTimeout)
 	s, err := js.Stream(cctx, stream)
 	cancel()
@@ -46,6 +59,9 @@ func scan(ctx context.Context, js jetstream.JetStream, stream, filter string, fr
 		return fmt.Errorf("stream %s: %w", stream, err)
 	}
 	last := s.CachedInfo().State.LastSeq
+	if from.Until > 0 {
+		last = min(last, from.Until)
+	}
 	cfg := jetstream.ConsumerConfig{
 		Description:       "syncctl scan",
 		AckPolicy:         jetstream.AckNonePolicy,
@@ -55,8 +71,12 @@ func scan(ctx context.Context, js jetstream.JetStream, stream, filter string, fr
 		MemoryStorage:     true,
 		Replicas:          1,
 	}
-	if filter != "" {
-		cfg.FilterSubject = filter
+	switch len(filters) {
+	case 0:
+	case 1:
+		cfg.FilterSubject = filters[0]
+	default:
+		cfg.FilterSubjects = filters
 	}
 	switch {
 	case from.Seq > 0:
