@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/contactsync/contactsync/pkg/bus"
 	"github.com/contactsync/contactsync/pkg/conflict"
@@ -20,21 +19,6 @@ import (
 	"github.com/contactsync/contactsync/pkg/sfsim"
 	"github.com/contactsync/contactsync/pkg/sfsim/sfsimtest"
 )
-
-func (f *fixture) publishFields(t *testing.T, segment, id string, version int64, fields map[string]any) {
-	t.Helper()
-	d := delta.Delta{Schema: delta.SchemaV1, ExternalID: id, Segment: segment, Version: version, Fields: fields}
-	data, err := json.Marshal(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := nats.NewMsg(d.Subject())
-	m.Data = data
-	m.Header.Set(delta.HeaderExternalID, id)
-	if _, err := f.js.PublishMsg(f.ctx, m, jetstream.WithMsgID(d.MsgID())); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func sfClient(t *testing.T, srv *sfsimtest.Org) *salesforce.Client {
 	t.Helper()

@@ -37,8 +37,14 @@ func newFixture(t *testing.T) *fixture {
 // CONTACTS sequence.
 func (f *fixture) publishDelta(t *testing.T, segment, id string, version int64) uint64 {
 	t.Helper()
-	d := delta.Delta{Schema: delta.SchemaV1, ExternalID: id, Segment: segment, Version: version,
-		Fields: map[string]any{"LastName": "Doe " + id, "Email": id + "@example.com"}}
+	return f.publishFields(t, segment, id, version, map[string]any{"LastName": "Doe " + id, "Email": id + "@example.com"})
+}
+
+// publishFields publishes a delta with fields as the producer does and
+// returns its CONTACTS sequence; a duplicate fails the test.
+func (f *fixture) publishFields(t *testing.T, segment, id string, version int64, fields map[string]any) uint64 {
+	t.Helper()
+	d := delta.Delta{Schema: delta.SchemaV1, ExternalID: id, Segment: segment, Version: version, Fields: fields}
 	data, err := json.Marshal(d)
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/contactsync/contactsync/pkg/bus"
@@ -21,22 +20,10 @@ import (
 	"github.com/contactsync/contactsync/pkg/upsert"
 )
 
-// send publishes a delta with fields as the producer does.
+// send publishes an emea delta with fields as the producer does.
 func (f *fixture) send(t *testing.T, id string, v int64, fields map[string]any) uint64 {
 	t.Helper()
-	d := delta.Delta{Schema: delta.SchemaV1, ExternalID: id, Segment: "emea", Version: v, Fields: fields}
-	data, err := json.Marshal(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := nats.NewMsg(d.Subject())
-	m.Data = data
-	m.Header.Set(delta.HeaderExternalID, id)
-	ack, err := f.js.PublishMsg(f.ctx, m, jetstream.WithMsgID(d.MsgID()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ack.Sequence
+	return f.publishFields(t, "emea", id, v, fields)
 }
 
 // awaitState waits until the contact's state satisfies ok (a watch of its
