@@ -21,8 +21,11 @@
 //     retried with backoff, keeping the partition's order; permanent → dead
 //     letter with Salesforce's error.
 //  4. process.go (settle), the only place with side effects: publish
-//     conflict events and dead letters, save state (compare-and-set) only
-//     for writes that fully settled, then ack, term or nak.
+//     conflict events, store dead letters (worker.Settler, shared with the
+//     reconciler), save state (compare-and-set) only for writes that fully
+//     settled, then ack, term or nak (worker.Settler again). Every delta
+//     ends in one worker.Outcome, the vocabulary the conflict resolver's
+//     verdicts, the reconciler and the metrics use too.
 //
 // Everything a batch does runs under its partition's lease: when the lease
 // ends (lost, expired, shutdown) the batch stops and its undecided deltas
