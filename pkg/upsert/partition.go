@@ -153,15 +153,19 @@ type gathered struct {
 }
 
 // gather keeps pulling into the batch msgs began, announced to the
-// combiner as an opening, until the batch is full, its own oldest delta is
-// due, the combiner asks it to close (a call it can ride in is due), or ctx
-// (the pull context: stop, lease loss) ends. Deltas that reach the partition during the freshness budget so
-// join the call instead of queueing behind it, and a partition still holds
-// one batch at a time.
+// combiner as an opening, until the batch holds a full call's worth
+// (BatchSize), its own oldest delta is due, the combiner asks it to close
+// (a call it can ride in is due), or ctx (the pull context: stop, lease
+// loss) ends. Deltas that reach the partition during the freshness budget
+// so join the call instead of queueing behind it, and a partition still
+// holds one batch at a time.
 func (u *Upserter) gather(ctx context.Context, cons jetstream.Consumer, msgs []jetstream.Msg) gathered {
 	o := u.combiner.open(oldestOf(msgs), morePending(msgs))
 	beat := time.Now()
-	for len(msgs) < u.batchMax() && ctx.Err() == nil {
+	// Gathering stops at a full call's worth: waiting for more would only
+	// hold a full call back until its budget is spent (a pull already
+	// there may still bring up to batchMax).
+	for len(msgs) < u.cfg.BatchSize && ctx.Err() == nil {
 		select {
 		case <-o.closing:
 			return gathered{msgs, o}

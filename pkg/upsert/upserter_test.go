@@ -453,3 +453,33 @@ func TestStopAtTheCallersDeadline(t *testing.T) {
 		t.Fatalf("%d contacts after the hand-over, want 10: cut deltas must be redelivered", n)
 	}
 }
+
+// A call goes out when it is full or when its oldest delta has waited
+// SYNC_MAX_DELAY, whichever is first. At a high arrival rate (measured:
+// 2,000 deltas/s, 125 per partition per second) a partition kept gathering
+// until its batch held five calls' worth or its oldest delta was due, so a
+// full call's worth of deltas waited out the whole budget (p99 6.9 s with a
+// 5 s budget). With a budget of ten minutes, a partition holding one full
+// call's worth must still send it: one full call, nothing waits for the
+// budget.
+func TestFullCallDoesNotWaitForTheBudget(t *testing.T) {
+	e := newEnv(t, sfsim.Config{})
+	e.cfg.MaxDelay, e.cfg.MaxDelayCap, e.cfg.AckWait = 10*time.Minute, 10*time.Minute, 11*time.Minute
+	var ds []delta.Delta
+	for i := 0; len(ds) < upsert.DefaultBatchSize; i++ {
+		id := fmt.Sprintf("P0_%05d", i)
+		if bus.Partition(delta.ContactKey(id), 16) == 0 {
+			ds = append(ds, contactDelta(id, 1, map[string]any{"LastName": "Full " + id}))
+		}
+	}
+	e.startUpserter("full-call")
+	before := e.srv.Stats().Routes["PATCH /composite/sobjects/{type}/{field}"]
+	e.publish(ds...)
+	s := e.waitDone(int64(len(ds)), time.Minute) // the bug: ten minutes
+	if s.Created != int64(len(ds)) {
+		t.Fatalf("outcomes %+v, want %d created", s, len(ds))
+	}
+	if calls := e.srv.Stats().Routes["PATCH /composite/sobjects/{type}/{field}"] - before; calls != 1 {
+		t.Fatalf("%d upsert calls for one partition's %d deltas, want one full call", calls, len(ds))
+	}
+}
