@@ -21,16 +21,18 @@ import (
 
 // The scenarios --only can pick.
 const (
-	scCeiling     = "ceiling"     // 1
-	scContactsync = "contactsync" // 2, 3, 6
-	scBaseline    = "baseline"    // 4, 5
-	scMemory      = "memory"      // 7
-	scConflicts   = "conflicts"   // 8
-	scSteady      = "steady"      // 9
-	scFleet       = "fleet"       // 10
+	scCeiling     = "ceiling"      // 1
+	scContactsync = "contactsync"  // 2, 3, 6
+	scBaseline    = "baseline"     // 4, 5
+	scMemory      = "memory"       // 7
+	scConflicts   = "conflicts"    // 8
+	scSteady      = "steady"       // 9
+	scFleet       = "fleet"        // 10
+	scSteadyFleet = "steady-fleet" // 11
 )
 
-var allScenarios = []string{scCeiling, scContactsync, scBaseline, scMemory, scConflicts, scSteady, scFleet}
+// allScenarios are those a run without --only runs, in order.
+var allScenarios = []string{scCeiling, scContactsync, scBaseline, scMemory, scConflicts, scSteady, scFleet, scSteadyFleet}
 
 // Options select and size the scenarios. Zero values take the defaults.
 type Options struct {
@@ -39,6 +41,7 @@ type Options struct {
 	SkipMemory bool     // skip scenario 7
 	Runs       int      // repetitions of scenarios 1-3, median reported; default 3 (1 quick)
 	Only       []string // scenario names; empty = all
+	CPUHog     int      // busy-loop goroutines in a separate process for the whole run; 0 = none
 	Progress   io.Writer
 }
 
@@ -93,7 +96,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 	sz := o.sizes()
-	rep := &Report{Machine: machine(), LoadBefore: loadavg(), Date: time.Now().UTC().Format("2006-01-02 15:04 MST"), Quick: o.Quick}
+	rep := &Report{Machine: machine(), LoadBefore: loadavg(), Date: time.Now().UTC().Format("2006-01-02 15:04 MST"), Quick: o.Quick, CPUHog: o.CPUHog}
+	if o.CPUHog > 0 {
+		o.logf("--cpu-hog: %d busy-loop goroutines in a separate process for the whole run", o.CPUHog)
+		hog, err := startHog(ctx, o.CPUHog)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { rep.HogCPUSeconds = hog.stop() }()
+	}
 	start := time.Now()
 
 	if o.Runs <= 0 {
@@ -109,7 +120,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	for i := range o.Runs {
 		of := fmt.Sprintf(" (run %d of %d)", i+1, o.Runs)
 		if o.want(scCeiling) {
-			o.logf("1/8 ceiling: raw JetStream publish → consume → ack, %s contacts%s", thousands(int64(sz.contacts)), of)
+			o.logf("1/11 ceiling: raw JetStream publish → consume → ack, %s contacts%s", thousands(int64(sz.contacts)), of)
 			r, err := runCeiling(ctx, o, sz.contacts)
 			if err != nil {
 				return nil, fmt.Errorf("ceiling: %w", err)
@@ -119,7 +130,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		if o.want(scContactsync) {
 			for _, l := range []int{0, 150} {
-				o.logf("%d/8 contactsync end to end at %d ms, %s contacts%s", map[int]int{0: 2, 150: 3}[l], l, thousands(int64(sz.contacts)), of)
+				o.logf("%d/11 contactsync end to end at %d ms, %s contacts%s", map[int]int{0: 2, 150: 3}[l], l, thousands(int64(sz.contacts)), of)
 				r, err := runContactsync(ctx, o, sz.contacts, l)
 				if err != nil {
 					return nil, fmt.Errorf("contactsync@%dms: %w", l, err)
@@ -147,7 +158,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			latency int
 			n       int
 		}{{kindPatch, 150, sz.patch150}, {kindPatch, 0, sz.patch0}, {kindComposite, 150, sz.comp150}, {kindComposite, 0, sz.comp0}} {
-			o.logf("4-5/8 baseline %s at %d ms, %d contacts", b.kind, b.latency, b.n)
+			o.logf("4-5/11 baseline %s at %d ms, %d contacts", b.kind, b.latency, b.n)
 			r, err := runBaseline(ctx, o, b.kind, b.n, b.latency)
 			if err != nil {
 				return nil, fmt.Errorf("baseline %s@%dms: %w", b.kind, b.latency, err)
@@ -192,7 +203,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		// 3b: the per-record latency model (a 200-record call takes 1.15 s),
 		// one run: what a real org's duplicate-rule-laden upsert is assumed
 		// to cost (see sfsim.Faults.Latency).
-		o.logf("3b/8 contactsync end to end at 150 ms + 5 ms per record, %s contacts", thousands(int64(sz.contacts/2)))
+		o.logf("3b/11 contactsync end to end at 150 ms + 5 ms per record, %s contacts", thousands(int64(sz.contacts/2)))
 		r, err := runContactsyncModel(ctx, o, sz.contacts/2, 150, 5)
 		if err != nil {
 			return nil, fmt.Errorf("contactsync per-record model: %w", err)
@@ -205,7 +216,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		// 6: API calls per 1,000 contacts at 100,000 contacts, no conflicts.
 		calls := cs0
 		if sz.callsContacts != sz.contacts {
-			o.logf("6/8 API calls per 1,000 at %d contacts (0 ms)", sz.callsContacts)
+			o.logf("6/11 API calls per 1,000 at %d contacts (0 ms)", sz.callsContacts)
 			r, err := runContactsync(ctx, o, sz.callsContacts, 0)
 			if err != nil {
 				return nil, fmt.Errorf("api calls at %d: %w", sz.callsContacts, err)
@@ -221,7 +232,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		rep.Targets = append(rep.Targets, t)
 	}
 	if o.want(scMemory) {
-		o.logf("7/8 memory: upserter heap with %d vs %d pending deltas", sz.memLarge, sz.memSmall)
+		o.logf("7/11 memory: upserter heap with %d vs %d pending deltas", sz.memLarge, sz.memSmall)
 		m, err := runMemory(ctx, o, sz.memSmall, sz.memLarge, sz.memProcess)
 		if err != nil {
 			return nil, fmt.Errorf("memory: %w", err)
@@ -233,7 +244,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			Figure: fmt.Sprintf("%.2f× (%s / %s)", ratio, mib(m[1].PeakHeap), mib(m[0].PeakHeap)), Target: "≤ 1.2×", Met: ratio <= 1.2})
 	}
 	if o.want(scConflicts) {
-		o.logf("8/8 conflicts: a batch of 200 deltas with 50 conflicts, per policy")
+		o.logf("8/11 conflicts: a batch of 200 deltas with 50 conflicts, per policy")
 		cs, err := runConflicts(ctx, o)
 		if err != nil {
 			return nil, fmt.Errorf("conflicts: %w", err)
@@ -249,7 +260,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		// 10: the fleet as deployed: separate upserter processes, their CPU
 		// time per 1,000 deltas, the stale path on the hot path.
 		for _, l := range []int{0, 150} {
-			o.logf("10/10 fleet: %d upserter processes draining %s contacts (+10%% older versions), emulator at %d ms", fleetUpserters, thousands(int64(sz.contacts)), l)
+			o.logf("10/11 fleet: %d upserter processes draining %s contacts (+10%% older versions), emulator at %d ms", fleetUpserters, thousands(int64(sz.contacts)), l)
 			r, err := runFleet(ctx, o, sz.contacts, l)
 			if err != nil {
 				return nil, fmt.Errorf("fleet@%dms: %w", l, err)
@@ -262,31 +273,31 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		// The same arrival rates with a freshness budget of 1 ms (each
 		// partition's batch goes out alone, as before shared calls) and of
 		// the default, in one run, so the ratio compares like with like.
-		dur := 30 * time.Second
-		if o.Quick {
-			dur = 5 * time.Second
-		}
-		for _, rate := range []int{20, 200, 2000} {
-			var pair [2]SteadyRow
-			for i, md := range []time.Duration{time.Millisecond, upsert.DefaultMaxDelay} {
-				o.logf("9/9 steady arrival: %d deltas/s for %v, 2 upserters, emulator at 50 ms, SYNC_MAX_DELAY %v", rate, dur, md)
+		dur := steadyDuration(o)
+		var rows []SteadyRow
+		for _, rate := range steadyRates {
+			for _, md := range []time.Duration{time.Millisecond, upsert.DefaultMaxDelay} {
+				o.logf("9/11 steady arrival: %d deltas/s for %v, 2 upserters, emulator at 50 ms, SYNC_MAX_DELAY %v", rate, dur, md)
 				r, err := runSteady(ctx, rate, dur, md, 50)
 				if err != nil {
 					return nil, fmt.Errorf("steady %d/s: %w", rate, err)
 				}
 				o.logf("  %.1f calls per 1,000 deltas, p99 %v", r.Per1k, r.P99)
-				pair[i] = r
-				rep.Steady = append(rep.Steady, r)
+				rows = append(rows, r)
 			}
-			if rate > 200 {
-				continue // no target at 2,000/s: the row shows the curve
-			}
-			rep.Targets = append(rep.Targets, Target{
-				Name:   fmt.Sprintf("steady %d deltas/s: calls per 1,000 deltas, SYNC_MAX_DELAY %v vs 1ms", rate, upsert.DefaultMaxDelay),
-				Figure: fmt.Sprintf("%.1f vs %.1f (%.1f× fewer); p99 %s", pair[1].Per1k, pair[0].Per1k, pair[0].Per1k/max(pair[1].Per1k, 0.001), ms(pair[1].P99)),
-				Target: map[int]string{20: "≤ 25", 200: "≤ 6"}[rate] + ", p99 ≤ SYNC_MAX_DELAY + 1 s",
-				Met:    pair[1].Per1k <= map[int]float64{20: 25, 200: 6}[rate] && pair[1].P99 <= upsert.DefaultMaxDelay+time.Second})
 		}
+		rep.Steady = append(rep.Steady, rows...)
+		rep.Targets = append(rep.Targets, steadyTargets(rows, "")...)
+	}
+	if o.want(scSteadyFleet) {
+		// 11: the same rates against the fleet as deployed: workers/upserter
+		// processes, each delta POSTed to a producer serve process.
+		rows, err := runSteadyFleet(ctx, o, steadyRates, steadyDuration(o), 50)
+		if err != nil {
+			return nil, fmt.Errorf("steady-fleet: %w", err)
+		}
+		rep.Steady = append(rep.Steady, rows...)
+		rep.Targets = append(rep.Targets, steadyTargets(rows, ", upserter processes, one POST per delta")...)
 	}
 	rep.Elapsed = time.Since(start)
 	rep.LoadAfter = loadavg()

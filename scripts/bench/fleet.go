@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -110,49 +111,19 @@ func runFleet(ctx context.Context, o Options, n, latencyMS int) (FleetRow, error
 	}
 
 	start := time.Now()
-	var procs []*exec.Cmd
-	defer func() {
-		for _, p := range procs {
-			if p.ProcessState == nil {
-				_ = p.Process.Kill()
-				_ = p.Wait()
-			}
-		}
-	}()
-	for i := range fleetUpserters {
-		cmd := exec.CommandContext(ctx, bin)
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
-			"NATS_URL=" + child.natsURL, "SF_LOGIN_URL=" + child.sfURL,
-			"SF_CLIENT_ID=contactsync", "SF_CLIENT_SECRET=contactsync-secret",
-			"METRICS_ADDR=", "LOG_LEVEL=error", fmt.Sprintf("SYNC_MEMBER=bench-fleet-%d", i+1)}
-		cmd.Stderr = prefixWriter{o.Progress, fmt.Sprintf("  upserter %d: ", i+1)} // errors only (LOG_LEVEL=error)
-		if err := cmd.Start(); err != nil {
-			return row, err
-		}
-		procs = append(procs, cmd)
+	procs, err := startUpserters(ctx, o, bin, fleetUpserters, "NATS_URL="+child.natsURL, "SF_LOGIN_URL="+child.sfURL)
+	if err != nil {
+		return row, err
 	}
+	defer procs.kill()
 
-	// Settled = published − (pending + awaiting ack) over the partitions.
 	var samples []fleetSample
-	settled := func() (int, error) {
-		left := 0
-		for p := range upsert.DefaultPartitions {
-			c, err := js.Consumer(ctx, bus.StreamContacts, upsert.ConsumerName(p))
-			if err != nil {
-				return 0, err
-			}
-			info, err := c.Info(ctx)
-			if err != nil {
-				return 0, err
-			}
-			left += int(info.NumPending) + info.NumAckPending
-		}
-		return len(all) - left, nil
-	}
 	deadline := time.Now().Add(10 * time.Minute)
+	k := 0
 	for {
-		k, err := settled()
+		left, err := unsettled(ctx, js)
 		if err == nil {
+			k = len(all) - left
 			samples = append(samples, fleetSample{time.Now(), k})
 			if k == len(all) {
 				break
@@ -173,20 +144,7 @@ func runFleet(ctx context.Context, o Options, n, latencyMS int) (FleetRow, error
 	row.Whole = float64(len(all)) / end.Sub(start).Seconds()
 	row.Sustained = sampledRate(samples, len(all))
 
-	for _, p := range procs {
-		_ = p.Process.Signal(syscall.SIGTERM)
-	}
-	for _, p := range procs {
-		done := make(chan error, 1)
-		go func() { done <- p.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			_ = p.Process.Kill()
-			<-done
-		}
-		row.CPUSeconds += (p.ProcessState.UserTime() + p.ProcessState.SystemTime()).Seconds()
-	}
+	row.CPUSeconds = procs.stop()
 	calls1, err := upsertCalls(ctx, child.sfURL)
 	if err != nil {
 		return row, err
@@ -195,6 +153,116 @@ func runFleet(ctx context.Context, o Options, n, latencyMS int) (FleetRow, error
 	row.Per1k = 1000 * float64(row.Calls) / float64(len(all))
 	row.CPUPer1k = 1000 * row.CPUSeconds / float64(len(all))
 	return row, nil
+}
+
+// unsettled is what the partition consumers have not settled yet (pending
+// plus awaiting ack); a consumer not created yet is a not-found error.
+func unsettled(ctx context.Context, js jetstream.JetStream) (int, error) {
+	left := 0
+	for p := range upsert.DefaultPartitions {
+		c, err := js.Consumer(ctx, bus.StreamContacts, upsert.ConsumerName(p))
+		if err != nil {
+			return 0, err
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			return 0, err
+		}
+		left += int(info.NumPending) + info.NumAckPending
+	}
+	return left, nil
+}
+
+// procSet is worker processes the bench started (workers/upserter,
+// workers/producer), configured by environment as a user deploys them.
+type procSet struct {
+	cmds []*exec.Cmd
+}
+
+// start starts bin with args and the base environment (PATH, HOME, no
+// metrics port, errors-only logs) plus env; its stderr goes to the progress
+// output under label.
+func (s *procSet) start(ctx context.Context, o Options, label, bin string, args []string, env ...string) error {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "METRICS_ADDR=", "LOG_LEVEL=error"}, env...)
+	cmd.Stderr = prefixWriter{o.Progress, "  " + label + ": "}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("%s: %w", label, err)
+	}
+	s.cmds = append(s.cmds, cmd)
+	return nil
+}
+
+// startUpserters starts n workers/upserter processes, members
+// bench-fleet-1…n, with env (NATS_URL, SF_LOGIN_URL, …) beside the
+// emulator's credentials.
+func startUpserters(ctx context.Context, o Options, bin string, n int, env ...string) (*procSet, error) {
+	s := &procSet{}
+	for i := range n {
+		e := append([]string{"SF_CLIENT_ID=contactsync", "SF_CLIENT_SECRET=contactsync-secret", "SYNC_MEMBER=" + fleetMember(i)}, env...)
+		if err := s.start(ctx, o, fmt.Sprintf("upserter %d", i+1), bin, nil, e...); err != nil {
+			s.kill()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func fleetMember(i int) string { return fmt.Sprintf("bench-fleet-%d", i+1) }
+
+// cpuSeconds is the user + system time the running processes have used so
+// far, from /proc/PID/stat (Linux; ticks of 1/100 s, USER_HZ); ok is false
+// where it cannot be read.
+func (s *procSet) cpuSeconds() (secs float64, ok bool) {
+	for _, c := range s.cmds {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.Process.Pid))
+		if err != nil {
+			return 0, false
+		}
+		i := bytes.LastIndexByte(b, ')')
+		f := strings.Fields(string(b[i+1:]))
+		if i < 0 || len(f) < 13 {
+			return 0, false
+		}
+		ut, err1 := strconv.ParseInt(f[11], 10, 64)
+		st, err2 := strconv.ParseInt(f[12], 10, 64)
+		if err1 != nil || err2 != nil {
+			return 0, false
+		}
+		secs += float64(ut+st) / 100
+	}
+	return secs, true
+}
+
+// stop sends SIGTERM to every process, waits for each (killing it after
+// 60 s) and returns their total user + system time.
+func (s *procSet) stop() float64 {
+	for _, p := range s.cmds {
+		_ = p.Process.Signal(syscall.SIGTERM)
+	}
+	var cpu float64
+	for _, p := range s.cmds {
+		done := make(chan error, 1)
+		go func() { done <- p.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			_ = p.Process.Kill()
+			<-done
+		}
+		cpu += (p.ProcessState.UserTime() + p.ProcessState.SystemTime()).Seconds()
+	}
+	return cpu
+}
+
+// kill ends the processes not stopped yet (error paths).
+func (s *procSet) kill() {
+	for _, p := range s.cmds {
+		if p.ProcessState == nil {
+			_ = p.Process.Kill()
+			_ = p.Wait()
+		}
+	}
 }
 
 type fleetSample struct {
@@ -227,16 +295,21 @@ func isNotFound(err error) bool {
 // buildUpserter builds workers/upserter into dir, from the module this
 // bench belongs to.
 func buildUpserter(ctx context.Context, dir string) (string, error) {
+	return buildWorker(ctx, dir, "upserter")
+}
+
+// buildWorker builds workers/<name> into dir/<name>.
+func buildWorker(ctx context.Context, dir, name string) (string, error) {
 	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	if err != nil {
 		return "", fmt.Errorf("go env GOMOD: %w", err)
 	}
 	root := filepath.Dir(strings.TrimSpace(string(gomod)))
-	bin := filepath.Join(dir, "upserter")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./workers/upserter")
+	bin := filepath.Join(dir, name)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./workers/"+name)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./workers/upserter: %v\n%s", err, out)
+		return "", fmt.Errorf("go build ./workers/%s: %v\n%s", name, err, out)
 	}
 	return bin, nil
 }

@@ -12,13 +12,18 @@
 //     JetStream server and the emulator run in a child process, so only the
 //     upserter's heap is measured);
 //   - the API cost of a batch of 200 deltas with 50 duplicate-rule
-//     conflicts, per SYNC_POLICY (issue 5).
+//     conflicts, per SYNC_POLICY (issue 5);
+//   - steady arrival rates (20, 200, 2,000 deltas/s) against upserters in
+//     this process (steady) and against workers/upserter processes fed one
+//     delta per POST through a producer serve process (steady-fleet), and
+//     the fleet draining a backlog (fleet), issue 9.
 //
 // Usage:
 //
 //	go run ./scripts/bench                  # full run, ~3 min on 2 cores
 //	go run ./scripts/bench --quick          # small sizes, < 30 s
 //	go run ./scripts/bench --out results.md # also write the tables to a file
+//	go run ./scripts/bench --only contactsync,fleet --cpu-hog 2 # beside a CPU hog
 //
 // Progress goes to stderr, the tables to stdout.
 package main
@@ -44,15 +49,14 @@ func main() {
 	flag.BoolVar(&o.SkipMemory, "skip-memory", false, "skip the memory-flatness scenario (it publishes 1,000,000 deltas)")
 	flag.StringVar(&only, "only", "", "comma-separated scenarios to run: "+strings.Join(allScenarios, ","))
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
-	serve := flag.String("serve", "", "internal: run a JetStream server (store in this dir) and an emulator, print their URLs, exit when stdin closes")
+	flag.IntVar(&o.CPUHog, "cpu-hog", 0, "run N busy-loop goroutines in a separate process for the whole run, to measure on a loaded machine (stated in the report header)")
+	if code, ok := runAsChild(); ok { // a re-executed child: JetStream + emulator, or the CPU hog
+		os.Exit(code)
+	}
 	flag.Parse()
-
-	if *serve != "" {
-		if err := serveChild(*serve, os.Stdin, os.Stdout); err != nil {
-			fmt.Fprintln(os.Stderr, "bench child:", err)
-			os.Exit(1)
-		}
-		return
+	if o.CPUHog < 0 {
+		fmt.Fprintln(os.Stderr, "bench: --cpu-hog: want N ≥ 0 busy-loop goroutines")
+		os.Exit(2)
 	}
 	if only != "" {
 		o.Only = strings.Split(only, ",")

@@ -179,6 +179,10 @@ type child struct {
 	out     *bufio.Scanner
 	natsURL string
 	sfURL   string
+	// recURL serves the same emulator through recordWrites: clients
+	// logging in there stay there, and each Contact upsert's records are
+	// logged with the time of the response (GET recURL/__bench/writes).
+	recURL string
 }
 
 // backlog asks the child to publish n deltas and keep that many pending.
@@ -198,12 +202,10 @@ func (c *child) backlog(n int) (time.Duration, error) {
 }
 
 func startChild(ctx context.Context, dir string) (*child, error) {
-	exe, err := os.Executable()
+	cmd, err := childCommand(ctx, "serve "+dir)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, exe, "--serve", dir)
-	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -216,16 +218,18 @@ func startChild(ctx context.Context, dir string) (*child, error) {
 		return nil, err
 	}
 	c := &child{cmd: cmd, stdin: stdin, out: bufio.NewScanner(stdout)}
-	for (c.natsURL == "" || c.sfURL == "") && c.out.Scan() {
+	for (c.natsURL == "" || c.sfURL == "" || c.recURL == "") && c.out.Scan() {
 		k, v, _ := strings.Cut(c.out.Text(), "=")
 		switch k {
 		case "nats":
 			c.natsURL = v
 		case "sfsim":
 			c.sfURL = v
+		case "sfsimrec":
+			c.recURL = v
 		}
 	}
-	if c.natsURL == "" || c.sfURL == "" {
+	if c.natsURL == "" || c.sfURL == "" || c.recURL == "" {
 		c.stop()
 		return nil, errors.New("child server did not print its URLs")
 	}
@@ -246,7 +250,8 @@ func (c *child) stop() {
 }
 
 // serveChild is the child's side: a JetStream server storing in dir and an
-// emulator at 0 ms, their URLs on out ("nats=…", "sfsim=…"), until in closes.
+// emulator at 0 ms, their URLs on out ("nats=…", "sfsim=…", and
+// "sfsimrec=…" for the emulator behind recordWrites), until in closes.
 func serveChild(dir string, in io.Reader, out io.Writer) error {
 	ns, err := bus.StartEmbedded(dir)
 	if err != nil {
@@ -258,6 +263,11 @@ func serveChild(dir string, in io.Reader, out io.Writer) error {
 		return err
 	}
 	defer sim.Close()
+	rec, err := serveRecorded(sim)
+	if err != nil {
+		return err
+	}
+	defer rec.Close()
 	nc, err := nats.Connect(ns.ClientURL(), nats.Name("bench-backlog-publisher"))
 	if err != nil {
 		return err
@@ -272,7 +282,7 @@ func serveChild(dir string, in io.Reader, out io.Writer) error {
 	if err := bus.Ensure(ctx, js, bus.Topology{}); err != nil {
 		return err
 	}
-	if _, err := fmt.Fprintf(out, "nats=%s\nsfsim=%s\n", ns.ClientURL(), sim.URL()); err != nil {
+	if _, err := fmt.Fprintf(out, "nats=%s\nsfsim=%s\nsfsimrec=%s\n", ns.ClientURL(), sim.URL(), rec.URL); err != nil {
 		return err
 	}
 	bp := &backlogPublisher{js: js, pub: producer.NewPublisher(js)}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 )
@@ -56,6 +57,8 @@ type Report struct {
 	LoadBefore, LoadAfter string // 1-minute load average
 	Date                  string
 	Quick                 bool
+	CPUHog                int     // busy-loop goroutines in a separate process during the run
+	HogCPUSeconds         float64 // CPU time the hog used
 	Rows                  []Row
 	Targets               []Target
 	Memory                []MemoryRow
@@ -79,6 +82,10 @@ func (r *Report) Markdown() string {
 	}
 	fmt.Fprintf(&b, "### contactsync benchmark (%s run)\n\n%s · %s · took %s · load average %s before, %s after\n\n",
 		mode, r.Date, r.Machine, r.Elapsed.Round(time.Second), r.LoadBefore, r.LoadAfter)
+	if r.CPUHog > 0 {
+		fmt.Fprintf(&b, "**Loaded machine:** `--cpu-hog %d`: %d busy-loop goroutines in a separate process ran beside the whole run (%.0f CPU s, %.0f%% of the run's wall time × cores); the load average above includes it.\n\n",
+			r.CPUHog, r.CPUHog, r.HogCPUSeconds, 100*r.HogCPUSeconds/max(r.Elapsed.Seconds()*float64(runtime.NumCPU()), 0.001))
+	}
 	if len(r.Rows) > 0 {
 		b.WriteString("| scenario | contacts | contacts/s, whole run | contacts/s, sustained | API calls / 1,000 | p50 publish→write | p99 publish→write | peak heap | notes |\n")
 		b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|---|\n")
@@ -132,17 +139,31 @@ func (r *Report) Markdown() string {
 		}
 		b.WriteString("\n")
 	}
-	if len(r.Steady) > 0 {
+	var inProc, procs []SteadyRow
+	for _, s := range r.Steady {
+		if s.Processes {
+			procs = append(procs, s)
+		} else {
+			inProc = append(inProc, s)
+		}
+	}
+	if len(inProc) > 0 {
 		b.WriteString("| arrival rate | SYNC_MAX_DELAY | deltas | Contact upsert calls | per 1,000 deltas | p50 / p99 publish → write | a 100,000/day allocation lasts |\n|--:|--:|--:|--:|--:|--:|--:|\n")
-		for _, s := range r.Steady {
-			lasts := "—"
-			if s.Per1k > 0 {
-				perHour := float64(s.Rate) * 3600 * s.Per1k / 1000
-				lasts = fmt.Sprintf("%.1f h", 100000/perHour)
-			}
-			fmt.Fprintf(&b, "| %d/s | %v | %s | %d | %.1f | %s / %s | %s |\n", s.Rate, s.MaxDelay, thousands(int64(s.Deltas)), s.Calls, s.Per1k, ms(s.P50), ms(s.P99), lasts)
+		for _, s := range inProc {
+			fmt.Fprintf(&b, "| %d/s | %v | %s | %d | %.1f | %s / %s | %s |\n", s.Rate, s.MaxDelay, thousands(int64(s.Deltas)), s.Calls, s.Per1k, ms(s.P50), ms(s.P99), s.lasts())
 		}
 		b.WriteString("\n")
+	}
+	if len(procs) > 0 {
+		b.WriteString("Steady arrival against the fleet as deployed (scenario steady-fleet): 2 workers/upserter processes, each delta POSTed alone to a producer serve process, JetStream and the emulator in a third process.\n\n")
+		b.WriteString("| arrival rate (processes) | SYNC_MAX_DELAY | deltas | Contact upsert calls | per 1,000 deltas | p50 / p99 POST → write | a 100,000/day allocation lasts | upserter CPU s | CPU s per 1,000 deltas |\n|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		for _, s := range procs {
+			fmt.Fprintf(&b, "| %d/s | %v | %s | %d | %.1f | %s / %s | %s | %.2f | %.3f |\n", s.Rate, s.MaxDelay, thousands(int64(s.Deltas)), s.Calls, s.Per1k,
+				ms(s.P50), ms(s.P99), s.lasts(), s.CPUSeconds, s.CPUPer1k)
+		}
+		b.WriteString("\nPOST → write: from the POST being sent to the emulator answering the Contact upsert that carried the delta's version or a newer one " +
+			"(deltas sent after a newer version of their contact are skipped as stale and left out). CPU: user + system time of the upserter processes " +
+			"(/proc) from a rate's first POST to its last delta settled.\n\n")
 	}
 	if len(r.Fleet) > 0 {
 		b.WriteString("| upserter processes | Salesforce latency | contacts | deltas (older versions) | Contact upsert calls | per 1,000 deltas | deltas/s, whole run | deltas/s, sustained | upserter CPU s | CPU s per 1,000 deltas |\n|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
@@ -154,6 +175,16 @@ func (r *Report) Markdown() string {
 			"CPU = user + system time of the upserter processes from start to the end of their SIGTERM shutdown; whole run = their start to the last delta settled.\n\n")
 	}
 	return b.String()
+}
+
+// lasts is how long a 100,000-call daily allocation lasts at this row's
+// rate and cost.
+func (s SteadyRow) lasts() string {
+	if s.Per1k <= 0 {
+		return "—"
+	}
+	perHour := float64(s.Rate) * 3600 * s.Per1k / 1000
+	return fmt.Sprintf("%.1f h", 100000/perHour)
 }
 
 func ms(d time.Duration) string {
