@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"slices"
 	"strings"
@@ -139,6 +140,27 @@ func TestPublishToWrite(t *testing.T) {
 	}
 	if !slices.Equal(lat, want) {
 		t.Errorf("latencies = %v, want %v (A1, A2, B2, C1, C2)", lat, want)
+	}
+}
+
+// TestDriveSteadySendsTheScheduledCount: whatever the ticks do, a run
+// sends rate × duration deltas, numbered in order, and stops at a send
+// error.
+func TestDriveSteadySendsTheScheduledCount(t *testing.T) {
+	var got []int
+	n, err := driveSteady(context.Background(), 2000, 50*time.Millisecond, func(i int) error { got = append(got, i); return nil })
+	if err != nil || n != 100 || len(got) != 100 || got[0] != 0 || got[99] != 99 {
+		t.Fatalf("sent %d (%d calls, err %v), want 100 numbered 0..99", n, len(got), err)
+	}
+	boom := errors.New("boom")
+	n, err = driveSteady(context.Background(), 2000, time.Second, func(i int) error {
+		if i == 7 {
+			return boom
+		}
+		return nil
+	})
+	if !errors.Is(err, boom) || n != 7 {
+		t.Fatalf("after a failing send: %d sent, err %v; want 7 and the send's error", n, err)
 	}
 }
 

@@ -82,25 +82,27 @@ func steadyDelta(prefix string, n int) delta.Delta {
 }
 
 // driveSteady calls send(0), send(1), … at rate per second for d, on a
-// 10 ms tick (rate/100 a tick, carrying the remainder), and returns how
-// many it sent.
+// 10 ms tick, keeping to the schedule rather than to the ticks: each tick
+// sends what rate × elapsed time says is due, so a tick delayed on a busy
+// machine is made up by the next and the run sends rate × d in all. It
+// returns how many it sent.
 func driveSteady(ctx context.Context, rate int, d time.Duration, send func(n int) error) (int, error) {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	end := time.Now().Add(d)
-	carry, n := 0.0, 0
-	for time.Now().Before(end) {
+	start := time.Now()
+	total := int(float64(rate) * d.Seconds())
+	n := 0
+	for n < total {
 		select {
 		case <-ctx.Done():
 			return n, ctx.Err()
 		case <-tick.C:
 		}
-		carry += float64(rate) / 100
-		for ; carry >= 1; carry-- {
+		due := min(total, int(float64(rate)*time.Since(start).Seconds()))
+		for ; n < due; n++ {
 			if err := send(n); err != nil {
 				return n, err
 			}
-			n++
 		}
 	}
 	return n, nil
