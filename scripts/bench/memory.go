@@ -26,7 +26,7 @@ import (
 
 // runMemory measures one upserter's heap while it works through a backlog of
 // small and of large pending deltas. The JetStream server and the emulator
-// run in a child process (this binary re-executed with --serve), so what is
+// run in a child process (this binary re-executed, see childEnv), so what is
 // sampled here is the upserter, its NATS connection and its Salesforce
 // client only.
 func runMemory(ctx context.Context, o Options, small, large, process int) ([]MemoryRow, error) {
