@@ -112,6 +112,10 @@ func TestNodeLossMidRun(t *testing.T) {
 			t.Errorf("no exception record for %s", ev.IncomingExternalID)
 		}
 	}
+	// A record is in Salesforce a moment before its batch is counted.
+	eventually(t, func() bool { return r.Stats().Events >= 3*per }, func() string {
+		return fmt.Sprintf("stats %+v: not every event counted", r.Stats())
+	})
 	s := r.Stats()
 	if len(ex) != 3*per || s.Created != 3*per || s.DeadLettered != 0 {
 		t.Fatalf("%d records, stats %+v; want %d created once, no dead letters", len(ex), s, 3*per)
@@ -135,6 +139,9 @@ func TestConsumerDeletedIsRecreated(t *testing.T) {
 	h.publish(t, h.conflictEvents(4, 4)...)
 	eventually(t, func() bool { return len(h.exceptions()) == 8 }, func() string {
 		return fmt.Sprintf("%d exception records after the consumer was deleted, want 8; stats %+v", len(h.exceptions()), r.Stats())
+	})
+	eventually(t, func() bool { return r.Stats().Events >= 8 }, func() string {
+		return fmt.Sprintf("stats %+v: not every event counted", r.Stats())
 	})
 	if s := r.Stats(); s.Created != 8 {
 		t.Fatalf("stats %+v: want 8 created", s)
