@@ -4,9 +4,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/contactsync/contactsync/pkg/bus"
+	"github.com/contactsync/contactsync/pkg/delta"
 )
 
 // Kind is the kind of a sync exception (Contact_Sync_Exception__c.Kind__c).
@@ -76,6 +83,23 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	p := plain(e)
 	p.ExceptionKey = e.Key()
 	return json.Marshal(p)
+}
+
+// Message is the event as every publisher sends it (the upserter, a Bulk
+// backfill): on contacts.conflict.<segment>, with Nats-Msg-Id
+// conflict:<key>:<source version>, so a live run and a backfill make one
+// message and one record, and with Cs-External-Id (the incoming external
+// ID), which its dead letter keeps for `syncctl dlq list`.
+func (e Event) Message() (*nats.Msg, error) {
+	data, err := json.Marshal(e)
+	if err != nil {
+		return nil, err
+	}
+	m := nats.NewMsg(bus.ConflictSubject(e.Segment))
+	m.Data = data
+	m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("conflict:%s:%d", e.Key(), e.SourceVersion))
+	m.Header.Set(delta.HeaderExternalID, e.IncomingExternalID)
+	return m, nil
 }
 
 // DecodeEvent parses a conflict event and checks what the reconciler needs.

@@ -856,12 +856,11 @@ func (b *bulkBackfill) deadLetter(ctx context.Context, w *bulkWrite, code, msg s
 // publishEvent publishes an exception exactly as the upserter does (same
 // subject and Nats-Msg-Id), so a live run and a backfill make one record.
 func (b *bulkBackfill) publishEvent(ctx context.Context, ev *conflict.Event) error {
-	data, err := json.Marshal(ev)
+	m, err := ev.Message()
 	if err != nil {
 		return err
 	}
-	if _, err := b.o.js.Publish(ctx, bus.ConflictSubject(ev.Segment), data,
-		jetstream.WithMsgID(fmt.Sprintf("conflict:%s:%d", ev.Key(), ev.SourceVersion))); err != nil {
+	if _, err := b.o.js.PublishMsg(ctx, m); err != nil {
 		return fmt.Errorf("publish conflict event: %w", err)
 	}
 	b.res.Conflicts++

@@ -2,7 +2,6 @@ package upsert
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -206,12 +205,11 @@ func (u *Upserter) settle(ctx context.Context, b *batchRun) {
 }
 
 func (u *Upserter) publishEvent(ctx context.Context, ev *conflict.Event) error {
-	data, err := json.Marshal(ev)
+	m, err := ev.Message()
 	if err != nil {
 		return err
 	}
-	_, err = u.js.Publish(ctx, bus.ConflictSubject(ev.Segment), data,
-		jetstream.WithMsgID(fmt.Sprintf("conflict:%s:%d", ev.Key(), ev.SourceVersion)))
+	_, err = u.js.PublishMsg(ctx, m)
 	return err
 }
 

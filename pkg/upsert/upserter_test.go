@@ -408,6 +408,11 @@ func TestConflictHeldAndPublished(t *testing.T) {
 	if ev.Kind != conflict.KindEmailConflict || ev.IncomingExternalID != "NEW-1" || len(ev.ExistingExternalIDs) != 1 || ev.ExistingExternalIDs[0] != "OTHER-1" {
 		t.Fatalf("event = %+v", ev)
 	}
+	// The incoming external ID travels as a header too, so a dead letter
+	// of the event names its contact in `syncctl dlq list` (headers only).
+	if got := m.Headers().Get(delta.HeaderExternalID); got != "NEW-1" {
+		t.Fatalf("%s = %q, want NEW-1", delta.HeaderExternalID, got)
+	}
 	if n := len(e.contacts()); n != 1 {
 		t.Fatalf("%d contacts: a held conflict must not write", n)
 	}
