@@ -21,8 +21,13 @@ func statusCommand() *cli.Command {
   - dead letters by segment and by error code;
   - the live upserter members (KV bucket upserter_members), each with its
     partitions, its freshness budget (SYNC_MAX_DELAY, stretched under API
-    pressure), the org's API use, the projected daily share and, when in
-    sight, when the allocation runs out at the current rate.
+    pressure), the org's API use, the projected daily share, when in
+    sight when the allocation runs out at the current rate, and its batch
+    fill: upsert calls since it started, records per call against
+    SYNC_BATCH_SIZE, and why the calls that were not full went out (due:
+    the freshness budget ran out; drained: a backlog's end; held_out: a
+    backlog call waited its longest for a partition that stopped making
+    progress; stopping: shutdown; isolated: one part of a refused call).
 Nothing is consumed or changed.
 
 While JetStream does not answer (a node restarting, no leader elected yet,

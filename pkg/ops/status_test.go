@@ -95,7 +95,8 @@ func seedPipeline(t *testing.T, f *fixture) {
 		t.Fatal(err)
 	}
 	if _, err := kv.PutString(f.ctx, "upserter-a", `{"at":"2026-12-02T05:00:00Z","partitions":[0,2],"freshness_budget_ms":9000,"stretched":true,`+
-		`"api_used":40000,"api_max":100000,"projected_daily_share":1.8,"api_exhausted_in_s":12000}`); err != nil {
+		`"api_used":40000,"api_max":100000,"projected_daily_share":1.8,"api_exhausted_in_s":12000,`+
+		`"calls":{"by_reason":{"full":98,"drained":2},"calls":100,"records":19700},"batch_size":200}`); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -164,7 +165,8 @@ func TestStatusMatchesWhatWasPublished(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"CONTACTS", "upsert-p00", "CONFLICTS/reconciler", "INVALID_EMAIL_ADDRESS", "upserter-a", "Partitions (lag 8)",
-		"freshness budget 9s (stretched: API pressure)", "projected 180% of the allocation per day", "runs out in 3h20m0s"} {
+		"freshness budget 9s (stretched: API pressure)", "projected 180% of the allocation per day", "runs out in 3h20m0s",
+		"batch fill 98% (100 upsert calls, 197.0 records each; full 98, drained 2)"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("status table lacks %q:\n%s", want, out.String())
 		}

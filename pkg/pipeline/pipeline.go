@@ -7,6 +7,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -260,6 +261,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	sum.Shutdown = stopAll()
 	sum.APICalls = sf.APICalls() - calls0
 	sum.RetriedBatches = snap.Retries
+	sum.UpsertCalls, sum.BatchSize = snap.Calls, cmp.Or(cfg.Upsert.BatchSize, upsert.DefaultBatchSize)
 	sum.ReconcilerRetries = rec.Stats().Retried
 	if sim != nil {
 		// The embedded emulator counts every request by route, and holds

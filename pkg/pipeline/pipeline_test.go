@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,6 +54,23 @@ func TestGeneratedRunAccountsForEveryDelta(t *testing.T) {
 	}
 	if sum.Policy != "strict" {
 		t.Errorf("policy = %q, want the default strict", sum.Policy)
+	}
+	// The batch fill: every upsert call the fleet's combiners sent is
+	// counted with why it went out, none beyond what the emulator saw.
+	c := sum.UpsertCalls
+	var byReason int64
+	for _, n := range c.ByReason {
+		byReason += n
+	}
+	if c.Calls == 0 || byReason != c.Calls || c.Calls > sum.APICallsByRoute["PATCH /composite/sobjects/{type}/{field}"] ||
+		c.Records < sum.Created || c.Records > int64(sum.BatchSize)*c.Calls || sum.BatchSize != 200 {
+		t.Errorf("upsert calls %+v (batch size %d): want every call counted by reason, at most what the emulator saw (%d), carrying at least the %d created",
+			c, sum.BatchSize, sum.APICallsByRoute["PATCH /composite/sobjects/{type}/{field}"], sum.Created)
+	}
+	var table strings.Builder
+	sum.WriteTable(&table)
+	if want := fmt.Sprintf("%d  Collections upserts, %.1f records each", c.Calls, float64(c.Records)/float64(c.Calls)); !strings.Contains(table.String(), want) {
+		t.Errorf("summary table lacks %q:\n%s", want, table.String())
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"io"
 	"sort"
 	"text/tabwriter"
+
+	"github.com/contactsync/contactsync/pkg/upsert"
 )
 
 // Summary accounts for every delta of a run. Its JSON form is what
@@ -40,6 +42,11 @@ type Summary struct {
 	// reconciler tried again.
 	RetriedBatches    int64 `json:"retried_batches"`
 	ReconcilerRetries int64 `json:"reconciler_retries"`
+	// UpsertCalls are the upserters' Collections upsert calls, by why each
+	// went out, with the records they carried: the batch fill, against
+	// BatchSize records per call.
+	UpsertCalls upsert.CallSnapshot `json:"upsert_calls"`
+	BatchSize   int                 `json:"batch_size"`
 	// DataDir is the embedded JetStream store kept after the run ("" when
 	// it was a temporary one, or NATS_URL was used).
 	DataDir string `json:"data_dir,omitempty"`
@@ -124,6 +131,15 @@ func (s Summary) WriteTable(w io.Writer) {
 	}
 	row("retried_batches", s.RetriedBatches, "upserter batches sent again after a transient Salesforce error")
 	row("reconciler_retries", s.ReconcilerRetries, "conflict events the reconciler tried again")
+	if c := s.UpsertCalls; c.Calls > 0 {
+		note := fmt.Sprintf("Collections upserts, %.1f records each (%.0f%% of %d)", float64(c.Records)/float64(c.Calls), 100*c.Fill(s.BatchSize), s.BatchSize)
+		for _, k := range upsert.CallReasons() {
+			if n := c.ByReason[k]; n > 0 {
+				note += fmt.Sprintf(", %s %d", k, n)
+			}
+		}
+		row("upsert_calls", c.Calls, note)
+	}
 	row("api_calls", s.APICalls, "Salesforce REST calls")
 	for _, k := range sortedKeys(s.APICallsByRoute) {
 		row("  "+k, s.APICallsByRoute[k], "")

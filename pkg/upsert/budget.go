@@ -64,6 +64,11 @@ type MemberReport struct {
 	APIMax              int       `json:"api_max,omitempty"`
 	ProjectedDailyShare float64   `json:"projected_daily_share,omitempty"`
 	APIExhaustedInS     int64     `json:"api_exhausted_in_s,omitempty"`
+	// Calls are the Collections upsert calls this member sent since it
+	// started, by why they went out, and the records they carried: the
+	// batch fill, against BatchSize records per call.
+	Calls     CallSnapshot `json:"calls"`
+	BatchSize int          `json:"batch_size,omitempty"`
 }
 
 // report is the budget's part of a MemberReport.

@@ -42,15 +42,18 @@ type combiner struct {
 	now      func() time.Time
 	at       func(time.Time) <-chan time.Time // fires at a deadline; tests inject a clock
 	gate     func(context.Context) error      // waits while the fleet is paused (daily allocation); nil = never
+	count    func(callReason, int)            // counts each call sent and its records; nil = not counted
 
 	mu       sync.Mutex
 	queue    []*submission
 	queued   int // records in queue
 	openings []*opening
-	dueAt    time.Time // when the call now due fell due; zero when none is
-	heldAt   time.Time // when a due but partial backlog call was first held back (see holdLocked); zero when none is
-	hurried  bool      // stopping: everything is due at once
-	inFlight int       // calls sent and not answered
+	lanes    []*lane
+	dueAt    time.Time  // when the call now due fell due; zero when none is
+	heldAt   time.Time  // when a due but partial backlog call was first held back (see holdLocked); zero when none is
+	hurried  bool       // stopping: everything is due at once
+	inFlight int        // calls sent and not answered
+	reason   callReason // why the call being flushed goes out (flushLocked)
 	wake     chan struct{}
 	stopped  chan struct{}
 }
@@ -60,6 +63,7 @@ type submission struct {
 	recs     []salesforce.Record
 	deadline time.Time // oldest delta's publish time + the freshness budget
 	backlog  bool      // gathered while more deltas waited behind it (opening.backlog)
+	lane     *lane     // the partition it came from; nil in tests that have none
 	done     chan struct{}
 	res      []salesforce.SaveResult
 	err      error
@@ -77,6 +81,7 @@ type submission struct {
 // of calls then depends on the budget, not on when deltas happened to reach
 // which partition.
 type opening struct {
+	lane     *lane         // the partition gathering it; may be nil
 	deadline time.Time     // oldest fetched delta's publish time + the budget
 	backlog  bool          // more deltas were waiting behind its fetch: the partition has a backlog
 	closing  chan struct{} // closed when a call is due
@@ -96,11 +101,31 @@ const gatherGrace = time.Second
 // on how the partitions' batches happened to interleave (measured: 547
 // calls for 100,000 contacts by two upserter processes, against 500 full
 // ones). So a due call that is not full and carries only backlog records
-// (see opening.backlog) is held back while other partitions are at work
-// (gathering, or waiting on a call), for at most gatherGrace, to be filled
-// by the next batch: a backlog's deltas are late already, and at most a
-// second later they cost a fifth of a call less. Deltas that arrive at a
-// steady rate find nothing waiting behind them, so their calls are not held.
+// (see opening.backlog) is held back while another partition of this
+// member still has a backlog and is at work on it (see lane): its next
+// batch fills the call. What releases the call is an event, not a timer: a
+// call fills, or no partition is left that could fill it (their backlogs
+// drained, or every one of them waits in this very call). holdMax only
+// bounds a hold behind a partition that stopped making progress (a stuck
+// state read, a fetch failing over and over); on a healthy machine, loaded
+// or not, it is not reached, so the cost of a backlog does not depend on
+// how fast the machine is. Deltas that arrive at a steady rate find nothing
+// waiting behind them, so their calls are not held.
+
+// holdMax is the longest a partial backlog call is held: one freshness
+// budget, and never less than gatherGrace.
+func (c *combiner) holdMax() time.Duration { return max(c.delay(), gatherGrace) }
+
+// lane is a partition a member consumes, as the combiner sees it between
+// batches: whether its last fetch left more deltas waiting (a backlog), and
+// how many of its submissions wait in the queue. A lane with a backlog and
+// nothing queued is at work on its next batch (settling, fetching,
+// gathering, or waiting on a call), so a held call can count on it.
+// Guarded by combiner.mu.
+type lane struct {
+	backlog bool
+	queued  int
+}
 
 // part is the records [off, off+n) of a submission in one call.
 type part struct {
@@ -118,6 +143,37 @@ func finishLocked(s *submission, err error) {
 	}
 	s.finished = true
 	close(s.done)
+}
+
+// join registers a partition the member starts consuming. The caller
+// reports each fetch with open or drained, and calls part when it stops.
+func (c *combiner) join() *lane {
+	l := &lane{}
+	c.mu.Lock()
+	c.lanes = append(c.lanes, l)
+	c.mu.Unlock()
+	return l
+}
+
+// part withdraws l: the partition's lease ended or the member stops.
+func (c *combiner) part(l *lane) {
+	c.mu.Lock()
+	if i := slices.Index(c.lanes, l); i >= 0 {
+		c.lanes = slices.Delete(c.lanes, i, i+1)
+	}
+	c.mu.Unlock()
+	c.poke()
+}
+
+// drained records that l's last fetch found nothing: its backlog is gone.
+func (c *combiner) drained(l *lane) {
+	c.mu.Lock()
+	changed := l.backlog
+	l.backlog = false
+	c.mu.Unlock()
+	if changed {
+		c.poke()
+	}
 }
 
 func newCombiner(sf Salesforce, object, extField string, size int, delay func() time.Duration) *combiner {
@@ -190,43 +246,70 @@ func (c *combiner) run(ctx context.Context) {
 }
 
 func (c *combiner) cancelQueueLocked(err error) {
-	for _, s := range c.queue {
-		finishLocked(s, err)
+	for len(c.queue) > 0 {
+		finishLocked(c.queue[0], err)
+		c.dequeueLocked(0)
 	}
-	c.queue, c.queued = nil, 0
+}
+
+// dequeueLocked takes the submission at i off the queue, with what of it
+// is not sent yet. c.mu must be held.
+func (c *combiner) dequeueLocked(i int) {
+	s := c.queue[i]
+	c.queue = slices.Delete(c.queue, i, i+1)
+	c.queued -= len(s.recs) - s.sent
+	if s.lane != nil {
+		s.lane.queued--
+	}
 }
 
 // holdLocked decides whether the due call, about to go out with what is
-// queued, is held back instead (see the comment on backlogs under
-// gatherGrace), and until when: at most gatherGrace after it fell due, the
-// wait for gathering partitions included. c.mu must be held.
+// queued, is held back instead (see the comment on backlogs above
+// holdMax), and until when. When it is not held, c.reason says why it goes
+// out now. c.mu must be held.
 func (c *combiner) holdLocked(now, fellDue time.Time) (time.Time, bool) {
-	if c.hurried || c.queued >= c.size {
+	switch {
+	case c.hurried:
+		c.reason = callStopping
+		return time.Time{}, false
+	case c.queued >= c.size:
+		c.reason = callFull
 		return time.Time{}, false
 	}
+	c.reason = callDue
 	for _, s := range c.queue {
 		if !s.backlog {
 			return time.Time{}, false
 		}
 	}
+	if !c.busyLocked() {
+		c.reason = callDrained
+		return time.Time{}, false
+	}
 	if c.heldAt.IsZero() {
 		c.heldAt = fellDue
 	}
-	until := c.heldAt.Add(gatherGrace)
-	if !now.Before(until) || !c.busyLocked() {
+	until := c.heldAt.Add(c.holdMax())
+	if !now.Before(until) {
+		c.reason = callHeldOut
 		return time.Time{}, false
 	}
 	return until, true
 }
 
 // busyLocked reports whether some partition of this member will submit
-// soon: one is gathering a batch, or waits on a call in flight (its next
-// batch follows). c.mu must be held.
+// soon without this call going out first: one is gathering a batch, or has
+// a backlog and nothing waiting in the queue. c.mu must be held.
 func (c *combiner) busyLocked() bool {
 	if len(c.openings) > 0 {
 		return true
 	}
-	return c.inFlight > 0
+	for _, l := range c.lanes {
+		if l.backlog && l.queued == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // nextDeadlineLocked is the earliest deadline among queued submissions and
@@ -265,9 +348,15 @@ func (c *combiner) calledLocked() int {
 // open announces a batch being gathered whose oldest delta was published
 // at oldest. The caller closes its gathering when closing is closed (or its
 // batch is full) and then submits with upsert(…, o, …) or calls leave(o).
-func (c *combiner) open(oldest time.Time, backlog bool) *opening {
-	o := &opening{deadline: oldest.Add(c.delay()), backlog: backlog, closing: make(chan struct{})}
+//
+// l is the partition's lane (nil when there is none); backlog, whether
+// more deltas waited behind the batch, becomes the lane's too.
+func (c *combiner) open(l *lane, oldest time.Time, backlog bool) *opening {
+	o := &opening{lane: l, deadline: oldest.Add(c.delay()), backlog: backlog, closing: make(chan struct{})}
 	c.mu.Lock()
+	if l != nil {
+		l.backlog = backlog
+	}
 	c.openings = append(c.openings, o)
 	c.mu.Unlock()
 	c.poke()
@@ -322,7 +411,10 @@ func (c *combiner) poke() {
 // JetStream its deltas are in progress, so a long freshness budget does not
 // run into AckWait.
 func (c *combiner) upsert(ctx context.Context, o *opening, recs []salesforce.Record, oldest time.Time, alive func(), aliveEvery time.Duration) ([]salesforce.SaveResult, error) {
-	s := &submission{ctx: ctx, recs: recs, deadline: oldest.Add(c.delay()), backlog: o != nil && o.backlog, done: make(chan struct{}), res: make([]salesforce.SaveResult, len(recs))}
+	s := &submission{ctx: ctx, recs: recs, deadline: oldest.Add(c.delay()), done: make(chan struct{}), res: make([]salesforce.SaveResult, len(recs))}
+	if o != nil {
+		s.backlog, s.lane = o.backlog, o.lane
+	}
 	if len(recs) == 0 {
 		c.leave(o)
 		return nil, nil
@@ -337,8 +429,12 @@ func (c *combiner) upsert(ctx context.Context, o *opening, recs []salesforce.Rec
 	}
 	c.queue = append(c.queue, s)
 	c.queued += len(recs)
+	if s.lane != nil {
+		s.lane.queued++
+	}
 	c.leaveLocked(o)
 	for c.queued >= c.size {
+		c.reason = callFull
 		c.flushLocked(false)
 	}
 	c.mu.Unlock()
@@ -358,8 +454,7 @@ func (c *combiner) upsert(ctx context.Context, o *opening, recs []salesforce.Rec
 		case <-ctx.Done():
 			c.mu.Lock()
 			if i := slices.Index(c.queue, s); i >= 0 { // what is not sent yet stays home
-				c.queue = slices.Delete(c.queue, i, i+1)
-				c.queued -= len(recs) - s.sent
+				c.dequeueLocked(i)
 			}
 			c.mu.Unlock()
 			return nil, ctx.Err()
@@ -367,8 +462,9 @@ func (c *combiner) upsert(ctx context.Context, o *opening, recs []salesforce.Rec
 	}
 }
 
-// flushLocked sends one call: size records from the head of the queue
-// when that many are queued, or (due) whatever is queued. c.mu must be held.
+// flushLocked sends one call, counted under c.reason: size records from
+// the head of the queue when that many are queued, or (due) whatever is
+// queued. c.mu must be held.
 func (c *combiner) flushLocked(due bool) {
 	if !due && c.queued < c.size {
 		return
@@ -379,24 +475,32 @@ func (c *combiner) flushLocked(due bool) {
 		s := c.queue[0]
 		if s.ctx.Err() != nil && s.sent == 0 {
 			finishLocked(s, s.ctx.Err())
-			c.queue = c.queue[1:]
-			c.queued -= len(s.recs)
+			c.dequeueLocked(0)
 			continue
 		}
 		k := min(len(s.recs)-s.sent, c.size-n)
 		parts = append(parts, part{s, s.sent, k})
-		s.sent += k
 		s.inFlight++
 		n += k
-		c.queued -= k
-		if s.sent == len(s.recs) {
-			c.queue = c.queue[1:]
+		if s.sent+k == len(s.recs) {
+			c.dequeueLocked(0) // before sent moves on: it takes the unsent rest off queued
+		} else {
+			c.queued -= k
 		}
+		s.sent += k
 	}
 	if len(parts) > 0 {
 		c.heldAt = time.Time{}
 		c.inFlight++
+		c.countLocked(c.reason, n)
 		go c.send(parts)
+	}
+}
+
+// countLocked counts a call sent. c.mu must be held.
+func (c *combiner) countLocked(r callReason, records int) {
+	if c.count != nil {
+		c.count(r, records)
 	}
 }
 
@@ -436,6 +540,9 @@ func (c *combiner) send(parts []part) {
 	if err != nil && len(parts) > 1 && salesforce.ClassOf(err) == salesforce.ClassPermanent {
 		c.mu.Lock()
 		c.inFlight += len(parts) - 1 // this call becomes one per part
+		for _, p := range parts {
+			c.countLocked(callIsolated, p.n)
+		}
 		c.mu.Unlock()
 		for _, p := range parts {
 			go c.send([]part{p})

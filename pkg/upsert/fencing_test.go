@@ -230,7 +230,7 @@ func TestConflictEventPublishFailureLosesNoException(t *testing.T) {
 }
 
 // Each member's heartbeat carries its report for syncctl status: its
-// partitions and its freshness budget.
+// partitions, its freshness budget and its batch fill.
 func TestHeartbeatCarriesTheMemberReport(t *testing.T) {
 	e := newEnv(t, sfsim.Config{})
 	e.startUpserter("a")
@@ -246,5 +246,26 @@ func TestHeartbeatCarriesTheMemberReport(t *testing.T) {
 	}, func() string { return fmt.Sprintf("no report with 16 partitions: %+v", r) })
 	if r.FreshnessBudgetMS != e.cfg.MaxDelay.Milliseconds() || r.Stretched {
 		t.Fatalf("report %+v, want the configured budget %v", r, e.cfg.MaxDelay)
+	}
+
+	// and its batch fill: the upsert calls it made, why, and their records.
+	for i := range 30 {
+		e.publish(contactDelta(fmt.Sprintf("FILL-%d", i), 1, map[string]any{"LastName": "F", "Email": fmt.Sprintf("f%d@example.com", i)}))
+	}
+	e.waitDone(30, 30*time.Second)
+	calls := e.srv.Stats().Routes["PATCH /composite/sobjects/{type}/{field}"]
+	eventually(t, 30*time.Second, func() bool {
+		en, err := kv.Get(ctx, "a")
+		return err == nil && json.Unmarshal(en.Value(), &r) == nil && r.Calls.Records == 30
+	}, func() string { return fmt.Sprintf("no report of 30 records written: %+v", r.Calls) })
+	var byReason int64
+	for _, n := range r.Calls.ByReason {
+		byReason += n
+	}
+	if r.Calls.Calls != calls || byReason != calls || r.BatchSize != 200 || r.Calls.Fill(r.BatchSize) != 30/float64(calls)/200 {
+		t.Fatalf("report %+v (batch size %d), want %d calls as the emulator counted, by reason", r.Calls, r.BatchSize, calls)
+	}
+	if s := e.stats.Snapshot().Calls; s.Calls != calls || s.Records != 30 {
+		t.Fatalf("stats %+v, want %d calls, 30 records", s, calls)
 	}
 }

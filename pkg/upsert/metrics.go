@@ -12,6 +12,7 @@ type Metrics struct {
 	delay      prometheus.Gauge
 	projected  prometheus.Gauge
 	exhausted  prometheus.Gauge
+	calls      callMetrics
 }
 
 // budget publishes the freshness budget and the API forecast.
@@ -47,6 +48,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.exhausted = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "contactsync_sf_api_exhausted_in_seconds", Help: "When the daily API allocation runs out at the recent rate (0 = not in sight).",
 	})
-	reg.MustRegister(m.deltas, m.batch, m.partitions, m.delay, m.projected, m.exhausted)
+	m.calls = newCallMetrics()
+	reg.MustRegister(m.deltas, m.batch, m.partitions, m.delay, m.projected, m.exhausted, m.calls.calls, m.calls.records)
 	return m
 }

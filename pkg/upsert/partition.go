@@ -67,6 +67,8 @@ func (u *Upserter) consume(wait context.Context, p int, lease *fleet.Lease, log 
 	}
 	u.state.reset(p)
 	log.Info("consuming partition")
+	ln := u.combiner.join()
+	defer u.combiner.part(ln)
 	idle := true
 	for pull.Err() == nil {
 		if err := u.d.Gate.Wait(pull); err != nil {
@@ -88,10 +90,11 @@ func (u *Upserter) consume(wait context.Context, p int, lease *fleet.Lease, log 
 		}
 		idle = len(msgs) == 0
 		if idle {
+			u.combiner.drained(ln)
 			continue
 		}
 		start := time.Now()
-		g := u.gather(pull, cons, msgs)
+		g := u.gather(pull, cons, ln, msgs)
 		u.d.Stats.batches.Add(1)
 		b := u.process(work, p, lease, g, log)
 		u.settle(work, b)
@@ -159,8 +162,8 @@ type gathered struct {
 // loss) ends. Deltas that reach the partition during the freshness budget
 // so join the call instead of queueing behind it, and a partition still
 // holds one batch at a time.
-func (u *Upserter) gather(ctx context.Context, cons jetstream.Consumer, msgs []jetstream.Msg) gathered {
-	o := u.combiner.open(oldestOf(msgs), morePending(msgs))
+func (u *Upserter) gather(ctx context.Context, cons jetstream.Consumer, ln *lane, msgs []jetstream.Msg) gathered {
+	o := u.combiner.open(ln, oldestOf(msgs), morePending(msgs))
 	beat := time.Now()
 	// Gathering stops at a full call's worth: waiting for more would only
 	// hold a full call back until its budget is spent (a pull already

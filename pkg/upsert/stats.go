@@ -13,6 +13,7 @@ type Stats struct {
 	batches   atomic.Int64
 	retries   atomic.Int64
 	conflicts atomic.Int64
+	calls     callStats
 }
 
 // Add counts n deltas with outcome o.
@@ -22,6 +23,8 @@ func (s *Stats) Add(o worker.Outcome, n int) { s.outcomes[o].Add(int64(n)) }
 type Snapshot struct {
 	Created, Updated, Adopted, Rekeyed, StaleSkipped, Held, DeadLettered, Deleted int64
 	Batches, Retries, ConflictEvents                                              int64
+	// Calls are the shared Collections upsert calls and the records they carried.
+	Calls CallSnapshot
 }
 
 // Done is the number of deltas that reached a final outcome.
@@ -37,5 +40,6 @@ func (s *Stats) Snapshot() Snapshot {
 		StaleSkipped: s.outcomes[worker.StaleSkipped].Load(), Held: s.outcomes[worker.Held].Load(),
 		DeadLettered: s.outcomes[worker.DeadLettered].Load(), Deleted: s.outcomes[worker.Deleted].Load(),
 		Batches: s.batches.Load(), Retries: s.retries.Load(), ConflictEvents: s.conflicts.Load(),
+		Calls: s.calls.snapshot(),
 	}
 }

@@ -59,6 +59,7 @@ type Upserter struct {
 	log      *zap.Logger
 	state    *stateStore
 	combiner *combiner
+	calls    callStats // this member's own calls, for its heartbeat (Stats may be shared)
 	budget   *budget
 	leases   jetstream.KeyValue // partition leases, in the state bucket (see stateStore)
 
@@ -187,8 +188,13 @@ func (u *Upserter) Start(ctx context.Context) error {
 	u.budget.metrics = u.d.Metrics
 	u.combiner = newCombiner(u.d.Salesforce, u.cfg.Object, u.cfg.ExternalIDField, u.cfg.BatchSize, u.budget.delay)
 	u.combiner.gate = u.d.Gate.Wait
+	u.combiner.count = func(r callReason, n int) {
+		u.calls.add(r, n)
+		u.d.Stats.calls.add(r, n)
+		u.d.Metrics.call(r, n)
+	}
 	member.SetReport(func() []byte {
-		r := MemberReport{At: time.Now().UTC(), Partitions: u.Owned()}
+		r := MemberReport{At: time.Now().UTC(), Partitions: u.Owned(), Calls: u.calls.snapshot(), BatchSize: u.cfg.BatchSize}
 		u.budget.report(&r)
 		b, _ := json.Marshal(r)
 		return b
