@@ -11,8 +11,6 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
-
-	"github.com/contactsync/contactsync/pkg/upsert"
 )
 
 func newTab(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0) }
@@ -155,24 +153,13 @@ func WriteStatus(w io.Writer, s Status) error {
 		if c := r.Calls; c.Calls > 0 {
 			line += fmt.Sprintf(", batch fill %.0f%% (%d upsert calls, %.1f records each", 100*c.Fill(r.BatchSize), c.Calls, float64(c.Records)/float64(c.Calls))
 			if c.ByReason["full"] != c.Calls {
-				line += "; " + callReasons(c.ByReason)
+				line += "; " + c.Reasons()
 			}
 			line += ")"
 		}
 		fmt.Fprintln(w, line)
 	}
 	return nil
-}
-
-// callReasons lists upsert calls by why they went out, full ones first.
-func callReasons(by map[string]int64) string {
-	var parts []string
-	for _, k := range upsert.CallReasons() {
-		if n := by[k]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%s %d", k, n))
-		}
-	}
-	return strings.Join(parts, ", ")
 }
 
 // WriteDeadLetters prints one line per dead letter.

@@ -132,12 +132,7 @@ func (s Summary) WriteTable(w io.Writer) {
 	row("retried_batches", s.RetriedBatches, "upserter batches sent again after a transient Salesforce error")
 	row("reconciler_retries", s.ReconcilerRetries, "conflict events the reconciler tried again")
 	if c := s.UpsertCalls; c.Calls > 0 {
-		note := fmt.Sprintf("Collections upserts, %.1f records each (%.0f%% of %d)", float64(c.Records)/float64(c.Calls), 100*c.Fill(s.BatchSize), s.BatchSize)
-		for _, k := range upsert.CallReasons() {
-			if n := c.ByReason[k]; n > 0 {
-				note += fmt.Sprintf(", %s %d", k, n)
-			}
-		}
+		note := fmt.Sprintf("Collections upserts, %.1f records each (%.0f%% of %d): %s", float64(c.Records)/float64(c.Calls), 100*c.Fill(s.BatchSize), s.BatchSize, c.Reasons())
 		row("upsert_calls", c.Calls, note)
 	}
 	row("api_calls", s.APICalls, "Salesforce REST calls")

@@ -1,6 +1,8 @@
 package upsert
 
 import (
+	"fmt"
+	"strings"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,10 +28,6 @@ const (
 var callReasonNames = [numCallReasons]string{"full", "due", "drained", "held_out", "stopping", "isolated"}
 
 func (r callReason) String() string { return callReasonNames[r] }
-
-// CallReasons are the reasons an upsert call goes out, full first, in the
-// order reports list them.
-func CallReasons() []string { return append([]string(nil), callReasonNames[:]...) }
 
 // callStats counts the shared calls a member sent and the records they
 // carried. Safe for concurrent use; Stats holds one for its whole fleet.
@@ -57,6 +55,32 @@ func (c CallSnapshot) Fill(size int) float64 {
 		return 0
 	}
 	return float64(c.Records) / float64(c.Calls) / float64(size)
+}
+
+// Reasons lists the calls by why they went out, in CallReasons order:
+// "full 498, drained 2".
+func (c CallSnapshot) Reasons() string {
+	var parts []string
+	for _, k := range callReasonNames {
+		if n := c.ByReason[k]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", k, n))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Plus is the sum of c and d (several members' counts).
+func (c CallSnapshot) Plus(d CallSnapshot) CallSnapshot {
+	out := CallSnapshot{Calls: c.Calls + d.Calls, Records: c.Records + d.Records}
+	for _, m := range []map[string]int64{c.ByReason, d.ByReason} {
+		for k, n := range m {
+			if out.ByReason == nil {
+				out.ByReason = map[string]int64{}
+			}
+			out.ByReason[k] += n
+		}
+	}
+	return out
 }
 
 func (s *callStats) snapshot() CallSnapshot {

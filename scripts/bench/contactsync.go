@@ -54,8 +54,8 @@ func runContactsyncModel(ctx context.Context, o Options, n, latencyMS, perRecord
 		Contacts: sum.Published, Rate: float64(sum.Published) / secs, Sustained: sustained(lat.Times()),
 		Calls: sum.APICalls, CallsPer1k: 1000 * float64(sum.APICalls) / float64(sum.Published),
 		Latency: true, P50: lat.Percentile(0.5), P99: lat.Percentile(0.99), PeakHeap: peak,
-		Note: fmt.Sprintf("pipeline.Run, 4 upserters, 16 partitions; %d API calls; created %d, updated %d, stale %d, held %d, dlq %d; wall clock incl. setup %.1f s",
-			sum.APICalls, sum.Created, sum.Updated, sum.StaleSkipped, sum.Held, sum.DeadLettered, secs),
+		Note: fmt.Sprintf("pipeline.Run, 4 upserters, 16 partitions; %d API calls (upserts: %s); created %d, updated %d, stale %d, held %d, dlq %d; wall clock incl. setup %.1f s",
+			sum.APICalls, callReasons(sum.UpsertCalls), sum.Created, sum.Updated, sum.StaleSkipped, sum.Held, sum.DeadLettered, secs),
 	}, nil
 }
 

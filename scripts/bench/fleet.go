@@ -39,6 +39,7 @@ type FleetRow struct {
 	Sustained  float64 // 10th → 90th percentile of the settled count
 	CPUSeconds float64 // user + system time of the upserter processes
 	CPUPer1k   float64
+	Reasons    string // the calls by why they went out, from the members' heartbeats
 }
 
 // fleetUpserters is the fleet size of the process runs.
@@ -144,15 +145,55 @@ func runFleet(ctx context.Context, o Options, n, latencyMS int) (FleetRow, error
 	row.Whole = float64(len(all)) / end.Sub(start).Seconds()
 	row.Sustained = sampledRate(samples, len(all))
 
-	row.CPUSeconds = procs.stop()
 	calls1, err := upsertCalls(ctx, child.sfURL)
 	if err != nil {
 		return row, err
 	}
 	row.Calls = calls1 - calls0
+	row.Reasons = memberCalls(ctx, js, row.Calls)
+	row.CPUSeconds = procs.stop()
 	row.Per1k = 1000 * float64(row.Calls) / float64(len(all))
 	row.CPUPer1k = 1000 * row.CPUSeconds / float64(len(all))
 	return row, nil
+}
+
+// memberCalls is the fleet's upsert calls by why they went out, as the
+// members report them in their heartbeats, once those account for want
+// calls (a heartbeat is a couple of seconds behind); "" if they do not
+// within 15 s.
+func memberCalls(ctx context.Context, js jetstream.JetStream, want int64) string {
+	kv, err := js.KeyValue(ctx, bus.BucketMembers)
+	if err != nil {
+		return ""
+	}
+	for range 150 {
+		var sum upsert.CallSnapshot
+		if keys, err := kv.Keys(ctx); err == nil {
+			for _, k := range keys {
+				var r upsert.MemberReport
+				if en, err := kv.Get(ctx, k); err == nil && json.Unmarshal(en.Value(), &r) == nil {
+					sum = sum.Plus(r.Calls)
+				}
+			}
+		}
+		if sum.Calls == want {
+			return callReasons(sum)
+		}
+		select {
+		case <-ctx.Done():
+			return ""
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return ""
+}
+
+// callReasons is c's calls by reason ("full 498, drained 2") and their fill.
+func callReasons(c upsert.CallSnapshot) string {
+	if c.Calls == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s; %.1f records per call", c.Reasons(), float64(c.Records)/float64(c.Calls))
 }
 
 // unsettled is what the partition consumers have not settled yet (pending

@@ -166,10 +166,10 @@ func (r *Report) Markdown() string {
 			"(/proc) from a rate's first POST to its last delta settled.\n\n")
 	}
 	if len(r.Fleet) > 0 {
-		b.WriteString("| upserter processes | Salesforce latency | contacts | deltas (older versions) | Contact upsert calls | per 1,000 deltas | deltas/s, whole run | deltas/s, sustained | upserter CPU s | CPU s per 1,000 deltas |\n|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		b.WriteString("| upserter processes | Salesforce latency | contacts | deltas (older versions) | Contact upsert calls | per 1,000 deltas | deltas/s, whole run | deltas/s, sustained | upserter CPU s | CPU s per 1,000 deltas | calls by why they went out |\n|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 		for _, f := range r.Fleet {
-			fmt.Fprintf(&b, "| %d | %d ms | %s | %s (%s) | %d | %.2f | %s | %s | %.1f | %.3f |\n", f.Upserters, f.LatencyMS, thousands(int64(f.Contacts)),
-				thousands(int64(f.Deltas)), thousands(int64(f.Older)), f.Calls, f.Per1k, rate(f.Whole), rate(f.Sustained), f.CPUSeconds, f.CPUPer1k)
+			fmt.Fprintf(&b, "| %d | %d ms | %s | %s (%s) | %d | %.2f | %s | %s | %.1f | %.3f | %s |\n", f.Upserters, f.LatencyMS, thousands(int64(f.Contacts)),
+				thousands(int64(f.Deltas)), thousands(int64(f.Older)), f.Calls, f.Per1k, rate(f.Whole), rate(f.Sustained), f.CPUSeconds, f.CPUPer1k, f.Reasons)
 		}
 		b.WriteString("\nThe workers/upserter binary run as a user deploys it (environment only), two processes, JetStream and the emulator in a third; " +
 			"CPU = user + system time of the upserter processes from start to the end of their SIGTERM shutdown; whole run = their start to the last delta settled.\n\n")
