@@ -83,7 +83,7 @@ type submission struct {
 type opening struct {
 	lane     *lane         // the partition gathering it; may be nil
 	deadline time.Time     // oldest fetched delta's publish time + the budget
-	backlog  bool          // more deltas were waiting behind its fetch: the partition has a backlog
+	backlog  bool          // a backlog's batch: more deltas waited behind its fetch, or it was late when fetched (see open)
 	closing  chan struct{} // closed when a call is due
 	called   bool          // asked to close; guarded by combiner.mu
 	missed   bool          // the call it was asked for left without it; guarded by combiner.mu
@@ -349,13 +349,22 @@ func (c *combiner) calledLocked() int {
 // at oldest. The caller closes its gathering when closing is closed (or its
 // batch is full) and then submits with upsert(…, o, …) or calls leave(o).
 //
-// l is the partition's lane (nil when there is none); backlog, whether
-// more deltas waited behind the batch, becomes the lane's too.
-func (c *combiner) open(l *lane, oldest time.Time, backlog bool) *opening {
-	o := &opening{lane: l, deadline: oldest.Add(c.delay()), backlog: backlog, closing: make(chan struct{})}
+// l is the partition's lane (nil when there is none); more, whether more
+// deltas waited behind the batch, becomes the lane's backlog. The batch is
+// a backlog's (its call may be held to be filled) when more waited behind
+// it, and also when its oldest delta was past the freshness budget before
+// it was even fetched: it waited in a queue, like the last batch of a
+// partition draining a backlog, whose records are as late as the rest and
+// would otherwise each go out in a partial call of their own (measured: 16
+// of 262 calls, one per partition, with 1.15 s calls). A delta that
+// arrives at a steady rate while the API has room is fetched well inside
+// its budget, so its call is not held.
+func (c *combiner) open(l *lane, oldest time.Time, more bool) *opening {
+	deadline := oldest.Add(c.delay())
+	o := &opening{lane: l, deadline: deadline, backlog: more || !deadline.After(c.now()), closing: make(chan struct{})}
 	c.mu.Lock()
 	if l != nil {
-		l.backlog = backlog
+		l.backlog = more
 	}
 	c.openings = append(c.openings, o)
 	c.mu.Unlock()

@@ -576,3 +576,43 @@ func TestCombinerHoldsABacklogCallForAtMostHoldMax(t *testing.T) {
 		t.Fatalf("%d held_out calls, want 1", got)
 	}
 }
+
+// A partition's last batch of a backlog (nothing more behind it) is as
+// late as the rest: its call is held to be filled like theirs. A batch
+// fetched inside its budget (steady arrival) is not: it goes out when due.
+func TestCombinerHoldsTheLastBatchOfABacklogButNotAFreshOne(t *testing.T) {
+	srv, sf := emulator(t)
+	c, clock, ctx, stats := countedCombiner(t, sf, 10, 5*time.Second)
+	late := clock.Now().Add(-time.Minute)
+	la, lb := c.join(), c.join()
+	c.open(lb, late, true) // B has a backlog and is at work on it
+	c.leave(c.openings[0])
+
+	a := make(chan error, 1)
+	go func() { _, err := c.upsert(ctx, c.open(la, late, false), recs("A", 4), late, nil, 0); a <- err }()
+	waitQueued(c, 4)
+	waitHeld(c)
+	if _, err := c.upsert(ctx, c.open(lb, late, true), recs("B", 6), late, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-a; err != nil {
+		t.Fatal(err)
+	}
+	if got, full := upsertCalls(srv), stats.calls[callFull].Load(); got != 1 || full != 1 {
+		t.Fatalf("%d calls (%d full), want A's last 4 and B's 6 in 1 full call", got, full)
+	}
+
+	// Fresh: fetched at once, due 5 s later, and sent then although B is busy.
+	c.open(lb, late, true)
+	c.leave(c.openings[0])
+	fresh := clock.Now()
+	go func() { _, err := c.upsert(ctx, c.open(la, fresh, false), recs("F", 2), fresh, nil, 0); a <- err }()
+	waitQueued(c, 2)
+	clock.Advance(5 * time.Second)
+	if err := <-a; err != nil {
+		t.Fatal(err)
+	}
+	if got := stats.calls[callDue].Load(); got != 1 {
+		t.Fatalf("%d due calls, want the fresh batch's call sent when due", got)
+	}
+}

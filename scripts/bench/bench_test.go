@@ -130,7 +130,7 @@ func TestPublishToWrite(t *testing.T) {
 	}
 	w := func(id string, v int64, ms int) writeRec { return writeRec{ID: id, Version: v, At: at(ms).UnixNano()} }
 	writes := []writeRec{w("C", 2, 150), w("A", 2, 60), w("B", 2, 50), w("C", 1, 40)}
-	lat, missing := publishToWrite(sends, writes)
+	lat, sentAt, missing := publishToWrite(sends, writes)
 	if missing != 1 {
 		t.Errorf("missing = %d, want 1 (D)", missing)
 	}
@@ -140,6 +140,15 @@ func TestPublishToWrite(t *testing.T) {
 	}
 	if !slices.Equal(lat, want) {
 		t.Errorf("latencies = %v, want %v (A1, A2, B2, C1, C2)", lat, want)
+	}
+	if wantAt := []time.Time{at(0), at(10), at(0), at(0), at(100)}; !slices.Equal(sentAt, wantAt) {
+		t.Errorf("sent at = %v, want %v", sentAt, wantAt)
+	}
+	// Sent at 0, 10, 0, 0 and 100 ms: the first fifth holds four deltas
+	// (40, 50, 50, 60 ms: p99 as percentiles takes it, the value at
+	// ⌊0.99·3⌋ = 2, 50 ms), the last one (50 ms), the others none.
+	if got, want := p99ByFifth(lat, sentAt), [5]time.Duration{50 * time.Millisecond, 0, 0, 0, 50 * time.Millisecond}; got != want {
+		t.Errorf("p99 by fifth = %v, want %v", got, want)
 	}
 }
 

@@ -150,7 +150,9 @@ func runFleet(ctx context.Context, o Options, n, latencyMS int) (FleetRow, error
 		return row, err
 	}
 	row.Calls = calls1 - calls0
-	row.Reasons = memberCalls(ctx, js, row.Calls)
+	if c, ok := memberCalls(ctx, js, row.Calls); ok {
+		row.Reasons = callReasons(c)
+	}
 	row.CPUSeconds = procs.stop()
 	row.Per1k = 1000 * float64(row.Calls) / float64(len(all))
 	row.CPUPer1k = 1000 * row.CPUSeconds / float64(len(all))
@@ -159,12 +161,12 @@ func runFleet(ctx context.Context, o Options, n, latencyMS int) (FleetRow, error
 
 // memberCalls is the fleet's upsert calls by why they went out, as the
 // members report them in their heartbeats, once those account for want
-// calls (a heartbeat is a couple of seconds behind); "" if they do not
-// within 15 s.
-func memberCalls(ctx context.Context, js jetstream.JetStream, want int64) string {
+// calls since the members started (a heartbeat is a couple of seconds
+// behind); false if they do not within 15 s.
+func memberCalls(ctx context.Context, js jetstream.JetStream, want int64) (upsert.CallSnapshot, bool) {
 	kv, err := js.KeyValue(ctx, bus.BucketMembers)
 	if err != nil {
-		return ""
+		return upsert.CallSnapshot{}, false
 	}
 	for range 150 {
 		var sum upsert.CallSnapshot
@@ -177,23 +179,35 @@ func memberCalls(ctx context.Context, js jetstream.JetStream, want int64) string
 			}
 		}
 		if sum.Calls == want {
-			return callReasons(sum)
+			return sum, true
 		}
 		select {
 		case <-ctx.Done():
-			return ""
+			return upsert.CallSnapshot{}, false
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return ""
+	return upsert.CallSnapshot{}, false
 }
 
-// callReasons is c's calls by reason ("full 498, drained 2") and their fill.
+// callReasons is c's calls by reason and their fill ("full 498, drained 2;
+// 199.1 records per call"), "" without calls.
 func callReasons(c upsert.CallSnapshot) string {
 	if c.Calls == 0 {
 		return ""
 	}
 	return fmt.Sprintf("%s; %.1f records per call", c.Reasons(), float64(c.Records)/float64(c.Calls))
+}
+
+// callsSince is what after counted beyond before.
+func callsSince(after, before upsert.CallSnapshot) upsert.CallSnapshot {
+	out := upsert.CallSnapshot{Calls: after.Calls - before.Calls, Records: after.Records - before.Records, ByReason: map[string]int64{}}
+	for k, n := range after.ByReason {
+		if d := n - before.ByReason[k]; d > 0 {
+			out.ByReason[k] = d
+		}
+	}
+	return out
 }
 
 // unsettled is what the partition consumers have not settled yet (pending

@@ -54,6 +54,11 @@ type SteadyRow struct {
 	Processes  bool
 	CPUSeconds float64 // of the upserter processes while this rate ran; Processes only
 	CPUPer1k   float64
+	// P99Fifths is the p99 of the deltas sent in each fifth of the rate's
+	// sending time, and Reasons the calls by why they went out (Processes
+	// only): where a high p99 comes from.
+	P99Fifths [5]time.Duration
+	Reasons   string
 }
 
 // steadyDuration is how long each steady rate runs.

@@ -78,6 +78,11 @@ func steadyFleetRun(ctx context.Context, o Options, upBin, prodBin, store string
 	if err != nil {
 		return nil, err
 	}
+	callsStart, err := upsertCalls(ctx, child.sfURL)
+	if err != nil {
+		return nil, err
+	}
+	var reasons0 upsert.CallSnapshot
 	prod := &procSet{}
 	defer prod.kill()
 	if err := prod.start(ctx, o, "producer serve", prodBin, []string{"serve"},
@@ -139,7 +144,7 @@ func steadyFleetRun(ctx context.Context, o Options, upBin, prodBin, store string
 		if err != nil {
 			return nil, err
 		}
-		lat, missing := publishToWrite(sends, writes)
+		lat, sentAt, missing := publishToWrite(sends, writes)
 		if missing > 0 {
 			return nil, fmt.Errorf("%d/s: %d of %d deltas settled without a Contact write of their version or a newer one", rate, missing, len(sends))
 		}
@@ -147,6 +152,11 @@ func steadyFleetRun(ctx context.Context, o Options, upBin, prodBin, store string
 		row.Calls = calls1 - calls0
 		row.Per1k = 1000 * float64(row.Calls) / float64(row.Deltas)
 		row.P50, row.P99 = percentiles(lat)
+		row.P99Fifths = p99ByFifth(lat, sentAt)
+		if c, ok := memberCalls(ctx, js, calls1-callsStart); ok {
+			row.Reasons = callReasons(callsSince(c, reasons0))
+			reasons0 = c
+		}
 		if cpuOK && cpuOK1 {
 			row.CPUSeconds = cpu1 - cpu0
 			row.CPUPer1k = 1000 * row.CPUSeconds / float64(row.Deltas)
@@ -246,7 +256,7 @@ func postDelta(ctx context.Context, hc *http.Client, url string, body []byte) er
 // batch fold into one write of the newest). A delta sent after a newer
 // version of its contact is left out: it is skipped as stale, not written.
 // missing counts the deltas with no such write.
-func publishToWrite(sends []sendRec, writes []writeRec) (lat []time.Duration, missing int) {
+func publishToWrite(sends []sendRec, writes []writeRec) (lat []time.Duration, sentAt []time.Time, missing int) {
 	byID := map[string][]writeRec{}
 	for _, w := range writes {
 		byID[w.ID] = append(byID[w.ID], w)
@@ -269,8 +279,32 @@ func publishToWrite(sends []sendRec, writes []writeRec) (lat []time.Duration, mi
 			continue
 		}
 		lat = append(lat, time.Duration(byID[s.ID][i].At-s.At.UnixNano()))
+		sentAt = append(sentAt, s.At)
 	}
-	return lat, missing
+	return lat, sentAt, missing
+}
+
+// p99ByFifth is the p99 of lat among the deltas sent in each fifth of the
+// span of sentAt (sentAt[i] is when lat[i]'s delta was sent).
+func p99ByFifth(lat []time.Duration, sentAt []time.Time) [5]time.Duration {
+	var out [5]time.Duration
+	if len(lat) == 0 {
+		return out
+	}
+	first, last := slices.MinFunc(sentAt, time.Time.Compare), slices.MaxFunc(sentAt, time.Time.Compare)
+	span := last.Sub(first)
+	var by [5][]time.Duration
+	for i, l := range lat {
+		k := 0
+		if span > 0 {
+			k = min(4, int(5*sentAt[i].Sub(first)/span))
+		}
+		by[k] = append(by[k], l)
+	}
+	for k := range by {
+		_, out[k] = percentiles(by[k])
+	}
+	return out
 }
 
 func fetchWrites(ctx context.Context, hc *http.Client, recURL string) ([]writeRec, error) {
