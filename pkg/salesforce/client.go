@@ -357,3 +357,7 @@ func decode(cl call, resp *response, out any) error {
 	}
 	return nil
 }
+
+// MaxConcurrency is how many requests this client lets be in flight at once
+// (Config.MaxConcurrency, SF_MAX_CONCURRENCY).
+func (c *Client) MaxConcurrency() int { return cap(c.sem) }

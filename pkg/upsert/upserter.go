@@ -237,7 +237,7 @@ func (u *Upserter) consumerConfig(p int) jetstream.ConsumerConfig {
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       u.cfg.AckWait,
 		MaxDeliver:    u.cfg.MaxDeliver,
-		MaxAckPending: 2 * u.batchMax(),
+		MaxAckPending: 2 * u.partitionMax(),
 	}
 }
 
