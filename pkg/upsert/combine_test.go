@@ -435,6 +435,12 @@ func countedCombiner(t *testing.T, sf Salesforce, size int, delay time.Duration)
 	return c, clock, ctx, stats
 }
 
+// atWork makes l a partition with a backlog that is at work on its next
+// batch: its last fetch left more behind, and nothing of it is queued.
+func atWork(c *combiner, l *lane, late time.Time) {
+	c.leave(c.open(l, late, true))
+}
+
 // waitHeld waits until the combiner holds a partial backlog call back.
 func waitHeld(c *combiner) {
 	for {
@@ -484,8 +490,7 @@ func TestCombinerHoldsABacklogCallUntilNoPartitionCanFillIt(t *testing.T) {
 	la, lb := c.join(), c.join()
 
 	// B has a backlog and is settling its last batch (no opening, nothing queued).
-	c.open(lb, late, true)
-	c.leave(c.openings[0])
+	atWork(c, lb, late)
 	a := make(chan error, 1)
 	go func() { _, err := c.upsert(ctx, c.open(la, late, true), recs("A", 4), late, nil, 0); a <- err }()
 	waitQueued(c, 4)
@@ -525,8 +530,7 @@ func TestCombinerHoldsABacklogCallUntilNoPartitionCanFillIt(t *testing.T) {
 	}
 
 	// B's fetch finds its backlog gone: A's held call goes out.
-	c.open(lb, late, true)
-	c.leave(c.openings[0])
+	atWork(c, lb, late)
 	go func() { _, err := c.upsert(ctx, c.open(la, late, true), recs("A3", 1), late, nil, 0); a <- err }()
 	waitQueued(c, 1)
 	c.drained(lb)
@@ -538,8 +542,7 @@ func TestCombinerHoldsABacklogCallUntilNoPartitionCanFillIt(t *testing.T) {
 	}
 
 	// A partition that leaves (its lease ended) releases it too.
-	c.open(lb, late, true)
-	c.leave(c.openings[0])
+	atWork(c, lb, late)
 	go func() { _, err := c.upsert(ctx, c.open(la, late, true), recs("A4", 1), late, nil, 0); a <- err }()
 	waitQueued(c, 1)
 	c.part(lb)
@@ -557,8 +560,7 @@ func TestCombinerHoldsABacklogCallForAtMostHoldMax(t *testing.T) {
 	c, clock, ctx, stats := countedCombiner(t, sf, 10, 5*time.Second)
 	late := clock.Now().Add(-time.Minute)
 	la, stuck := c.join(), c.join()
-	c.open(stuck, late, true)
-	c.leave(c.openings[0])
+	atWork(c, stuck, late)
 	a := make(chan error, 1)
 	go func() { _, err := c.upsert(ctx, c.open(la, late, true), recs("A", 3), late, nil, 0); a <- err }()
 	waitQueued(c, 3)
@@ -585,8 +587,7 @@ func TestCombinerHoldsTheLastBatchOfABacklogButNotAFreshOne(t *testing.T) {
 	c, clock, ctx, stats := countedCombiner(t, sf, 10, 5*time.Second)
 	late := clock.Now().Add(-time.Minute)
 	la, lb := c.join(), c.join()
-	c.open(lb, late, true) // B has a backlog and is at work on it
-	c.leave(c.openings[0])
+	atWork(c, lb, late)
 
 	a := make(chan error, 1)
 	go func() { _, err := c.upsert(ctx, c.open(la, late, false), recs("A", 4), late, nil, 0); a <- err }()
@@ -603,8 +604,7 @@ func TestCombinerHoldsTheLastBatchOfABacklogButNotAFreshOne(t *testing.T) {
 	}
 
 	// Fresh: fetched at once, due 5 s later, and sent then although B is busy.
-	c.open(lb, late, true)
-	c.leave(c.openings[0])
+	atWork(c, lb, late)
 	fresh := clock.Now()
 	go func() { _, err := c.upsert(ctx, c.open(la, fresh, false), recs("F", 2), fresh, nil, 0); a <- err }()
 	waitQueued(c, 2)
