@@ -232,19 +232,14 @@ func (r *Reconciler) consume(ctx context.Context, it jetstream.MessagesContext) 
 			}
 			continue
 		}
-		batch := []jetstream.Msg{first}
-		deadline := time.Now().Add(r.cfg.Linger)
-		for len(batch) < r.cfg.BatchSize {
-			wait := time.Until(deadline)
-			if wait <= 0 {
-				break
-			}
+		// Linger over, or the iterator closed (the next outer Next sees it).
+		batch := worker.Linger([]jetstream.Msg{first}, r.cfg.BatchSize, r.cfg.Linger, func(_ int, wait time.Duration) ([]jetstream.Msg, error) {
 			m, err := it.Next(jetstream.NextMaxWait(wait))
 			if err != nil {
-				break // linger over, or closed (seen by the next outer Next)
+				return nil, err
 			}
-			batch = append(batch, m)
-		}
+			return []jetstream.Msg{m}, nil
+		})
 		t := r.process(ctx, batch)
 		r.batches.Add(1)
 		if r.cfg.OnBatch != nil {

@@ -125,8 +125,12 @@ func (u *Upserter) fetch(ctx context.Context, cons jetstream.Consumer, idle bool
 			return msgs, nil
 		}
 	}
-	rest, err := fetchWithin(ctx, cons, want, u.cfg.Linger)
-	msgs = append(msgs, rest...)
+	var err error
+	msgs = worker.Linger(msgs, len(msgs)+want, u.cfg.Linger, func(n int, wait time.Duration) ([]jetstream.Msg, error) {
+		var got []jetstream.Msg
+		got, err = fetchWithin(ctx, cons, n, wait)
+		return got, err
+	})
 	if len(msgs) > 0 {
 		return msgs, nil // deliver what arrived even if the batch then failed
 	}
