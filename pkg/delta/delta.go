@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 )
 
@@ -87,63 +86,6 @@ func Decode(data []byte) (Delta, error) {
 		return d, nil
 	}
 	return decodeExplained(data)
-}
-
-// wireDelta is Delta as decodeFast reads it: field values kept raw, so
-// numbers stay exactly as written.
-type wireDelta struct {
-	Schema     string                    `json:"schema"`
-	ExternalID string                    `json:"external_id"`
-	Segment    string                    `json:"segment"`
-	Op         string                    `json:"op"`
-	Version    int64                     `json:"version"`
-	Fields     map[string]jsontext.Value `json:"fields"`
-	Source     string                    `json:"source"`
-	EmittedAt  time.Time                 `json:"emitted_at"`
-}
-
-var fastOptions = jsonv2.JoinOptions(jsonv2.RejectUnknownMembers(true))
-
-// decodeFast decodes a well-formed delta in one pass with
-// github.com/go-json-experiment/json, which matches keys exactly and
-// rejects unknown and duplicate ones itself. Every delta is decoded twice on
-// its way (producer, upserter), so this is the hot path. It declines
-// (ok = false) anything it is not sure to read exactly as
-// decodeExplained would (malformed input, a field value that is an object
-// or array, invalid UTF-8, a number encoding/json would refuse), and
-// decodeExplained then decodes it or says precisely what is wrong.
-// TestDecodeFastAgrees holds the two together; BenchmarkDecode compares them.
-func decodeFast(data []byte) (Delta, bool) {
-	var w wireDelta
-	if err := jsonv2.Unmarshal(data, &w, fastOptions); err != nil {
-		return Delta{}, false
-	}
-	d := Delta{Schema: w.Schema, ExternalID: w.ExternalID, Segment: w.Segment, Op: w.Op, Version: w.Version,
-		Source: w.Source, EmittedAt: w.EmittedAt}
-	if w.Fields != nil {
-		d.Fields = make(map[string]any, len(w.Fields))
-		for k, raw := range w.Fields {
-			switch raw.Kind() {
-			case '"':
-				v, err := jsontext.AppendUnquote(nil, raw)
-				if err != nil {
-					return Delta{}, false
-				}
-				d.Fields[k] = string(v)
-			case '0':
-				d.Fields[k] = json.Number(raw)
-			case 't':
-				d.Fields[k] = true
-			case 'f':
-				d.Fields[k] = false
-			case 'n':
-				d.Fields[k] = nil
-			default:
-				return Delta{}, false
-			}
-		}
-	}
-	return d, true
 }
 
 // decodeExplained is the strict encoding/json decode that turns every
@@ -351,11 +293,23 @@ func (d Delta) Validate() error {
 	if len(d.Fields) == 0 {
 		return fieldErr("fields", "empty; a delta must change at least one field")
 	}
-	for _, name := range sortedKeys(d.Fields) {
+	// The common case, every field good, needs no order; a bad one is
+	// looked for again in name order, so the error names the same field
+	// every time.
+	for name, v := range d.Fields {
+		if validateFieldName(name) != nil || validateValue(name, v) != nil {
+			return firstFieldError(d.Fields)
+		}
+	}
+	return nil
+}
+
+func firstFieldError(fields map[string]any) error {
+	for _, name := range sortedKeys(fields) {
 		if err := validateFieldName(name); err != nil {
 			return err
 		}
-		if err := validateValue(name, d.Fields[name]); err != nil {
+		if err := validateValue(name, fields[name]); err != nil {
 			return err
 		}
 	}
@@ -405,7 +359,6 @@ func ValidateSegment(seg string) error {
 // digits and single underscores, not ending in '_'; custom fields end in
 // "__c" (the only place a double underscore may appear).
 func validateFieldName(name string) error {
-	path := "fields." + name
 	if name == "" {
 		return fieldErr("fields", "empty field name")
 	}
@@ -416,13 +369,13 @@ func validateFieldName(name string) error {
 		bad = !(isLetter(c) || c >= '0' && c <= '9' || c == '_')
 	}
 	if bad {
-		return fieldErr(path, "not a Salesforce field API name (a letter, then letters, digits and single underscores; custom fields end in __c)")
+		return fieldErr("fields."+name, "not a Salesforce field API name (a letter, then letters, digits and single underscores; custom fields end in __c)")
 	}
-	if strings.EqualFold(name, "Id") {
-		return fieldErr(path, "the Salesforce Id cannot be set by a delta; contacts are matched by external_id")
+	if len(name) == 2 && strings.EqualFold(name, "Id") {
+		return fieldErr("fields."+name, "the Salesforce Id cannot be set by a delta; contacts are matched by external_id")
 	}
 	if strings.EqualFold(name, ExternalIDField) {
-		return fieldErr(path, "the external ID field is set from external_id; remove it from fields")
+		return fieldErr("fields."+name, "the external ID field is set from external_id; remove it from fields")
 	}
 	return nil
 }
@@ -440,7 +393,9 @@ func validateValue(name string, v any) error {
 		}
 		return nil
 	case json.Number:
-		if _, err := strconv.ParseFloat(string(v), 64); err != nil {
+		// A JSON number literal (what json.Marshal will write) in float64's
+		// range.
+		if _, err := strconv.ParseFloat(string(v), 64); err != nil || !isValidNumber(string(v)) {
 			return fieldErr("fields."+name, "invalid number %q", string(v))
 		}
 		return nil

@@ -329,6 +329,9 @@ func FuzzDecodeFastAgrees(f *testing.F) {
 	} {
 		f.Add([]byte(doc))
 	}
+	for _, doc := range codecSeeds {
+		f.Add([]byte(doc))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fast, ok := decodeFast(data)
 		if !ok {

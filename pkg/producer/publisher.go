@@ -2,7 +2,6 @@ package producer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -137,16 +136,18 @@ func NewPublisher(js jetstream.JetStream, opts ...PublisherOption) *Publisher {
 // Message builds the JetStream message of d: subject d.Subject(), the delta
 // as JSON, headers Cs-External-Id and Nats-Msg-Id.
 func Message(d delta.Delta) (*nats.Msg, error) {
-	data, err := json.Marshal(d)
+	data, err := d.AppendJSON(nil)
 	if err != nil {
 		return nil, fmt.Errorf("producer: encode delta: %w", err)
 	}
-	m := nats.NewMsg(d.Subject())
-	m.Data = data
-	m.Header.Set(delta.HeaderExternalID, d.ExternalID)
-	m.Header.Set(jetstream.MsgIDHeader, d.MsgID())
-	m.Header.Set(jetstream.ExpectedStreamHeader, bus.StreamContacts)
-	return m, nil
+	// The header map built whole (these names are already in the
+	// canonical form Header.Set would give them): one allocation, not a
+	// map grown three times, for every delta published.
+	return &nats.Msg{Subject: d.Subject(), Data: data, Header: nats.Header{
+		delta.HeaderExternalID:         {d.ExternalID},
+		jetstream.MsgIDHeader:          {d.MsgID()},
+		jetstream.ExpectedStreamHeader: {bus.StreamContacts},
+	}}, nil
 }
 
 // Publish validates d and sends it without waiting for the ack; record is

@@ -49,6 +49,7 @@ func main() {
 	flag.BoolVar(&o.SkipMemory, "skip-memory", false, "skip the memory-flatness scenario (it publishes 1,000,000 deltas)")
 	flag.StringVar(&only, "only", "", "comma-separated scenarios to run: "+strings.Join(allScenarios, ","))
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+	memprofile := flag.String("memprofile", "", "write a heap profile at the end of the run to this file (go tool pprof -sample_index=alloc_space: where the run allocated)")
 	flag.IntVar(&o.CPUHog, "cpu-hog", 0, "run N busy-loop goroutines in a separate process for the whole run, to measure on a loaded machine (stated in the report header)")
 	if code, ok := runAsChild(); ok { // a re-executed child: JetStream + emulator, or the CPU hog
 		os.Exit(code)
@@ -75,6 +76,9 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *memprofile != "" {
+		defer writeHeapProfile(*memprofile)
+	}
 	if err := run(ctx, o, out); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		stop()
@@ -97,4 +101,18 @@ func run(ctx context.Context, o Options, out string) error {
 		}
 	}
 	return nil
+}
+
+// writeHeapProfile writes the heap profile, whose alloc_space and
+// alloc_objects samples cover everything the run allocated.
+func writeHeapProfile(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: --memprofile:", err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: --memprofile:", err)
+	}
 }
