@@ -9,9 +9,10 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/contactsync/contactsync/pkg/internal/jsonw"
 )
 
 // The delta codec on the hot path. Every delta is decoded twice on its way
@@ -272,14 +273,14 @@ func (d Delta) AppendJSON(b []byte) ([]byte, error) {
 	}
 	b = slices.Grow(b, n)
 	b = append(b, `{"schema":`...)
-	b = appendString(b, d.Schema)
+	b = jsonw.AppendString(b, d.Schema)
 	b = append(b, `,"external_id":`...)
-	b = appendString(b, d.ExternalID)
+	b = jsonw.AppendString(b, d.ExternalID)
 	b = append(b, `,"segment":`...)
-	b = appendString(b, d.Segment)
+	b = jsonw.AppendString(b, d.Segment)
 	if d.Op != "" {
 		b = append(b, `,"op":`...)
-		b = appendString(b, d.Op)
+		b = jsonw.AppendString(b, d.Op)
 	}
 	b = append(b, `,"version":`...)
 	b = strconv.AppendInt(b, d.Version, 10)
@@ -295,10 +296,10 @@ func (d Delta) AppendJSON(b []byte) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, k)
+			b = jsonw.AppendString(b, k)
 			b = append(b, ':')
 			var err error
-			if b, err = appendValue(b, d.Fields[k]); err != nil {
+			if b, err = jsonw.AppendValue(b, d.Fields[k]); err != nil {
 				return nil, err
 			}
 		}
@@ -306,7 +307,7 @@ func (d Delta) AppendJSON(b []byte) ([]byte, error) {
 	}
 	if d.Source != "" {
 		b = append(b, `,"source":`...)
-		b = appendString(b, d.Source)
+		b = jsonw.AppendString(b, d.Source)
 	}
 	if !d.EmittedAt.IsZero() {
 		t, err := d.EmittedAt.MarshalJSON()
@@ -317,133 +318,4 @@ func (d Delta) AppendJSON(b []byte) ([]byte, error) {
 		b = append(b, t...)
 	}
 	return append(b, '}'), nil
-}
-
-// appendValue writes one field value; types other than those a decoded
-// delta holds go through encoding/json itself.
-func appendValue(b []byte, v any) ([]byte, error) {
-	switch v := v.(type) {
-	case nil:
-		return append(b, "null"...), nil
-	case string:
-		return appendString(b, v), nil
-	case bool:
-		return strconv.AppendBool(b, v), nil
-	case json.Number:
-		if v == "" {
-			return append(b, '0'), nil
-		}
-		if !isValidNumber(string(v)) {
-			return nil, fmt.Errorf("json: invalid number literal %q", string(v))
-		}
-		return append(b, v...), nil
-	case int64:
-		return strconv.AppendInt(b, v, 10), nil
-	case int:
-		return strconv.AppendInt(b, int64(v), 10), nil
-	}
-	j, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	return append(b, j...), nil
-}
-
-// lowerHex spells \u escapes as encoding/json does.
-const lowerHex = "0123456789abcdef"
-
-// appendString writes s as encoding/json does by default: <, > and & as
-// \u escapes, invalid UTF-8 as U+FFFD, U+2028 and U+2029 escaped.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', lowerHex[c>>4], lowerHex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', lowerHex[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
-// isValidNumber reports whether s is a JSON number literal (RFC 8259).
-func isValidNumber(s string) bool {
-	if s == "" {
-		return false
-	}
-	if s[0] == '-' {
-		s = s[1:]
-		if s == "" {
-			return false
-		}
-	}
-	switch {
-	case s[0] == '0':
-		s = s[1:]
-	case '1' <= s[0] && s[0] <= '9':
-		s = s[1:]
-		for len(s) > 0 && '0' <= s[0] && s[0] <= '9' {
-			s = s[1:]
-		}
-	default:
-		return false
-	}
-	if len(s) >= 2 && s[0] == '.' && '0' <= s[1] && s[1] <= '9' {
-		s = s[2:]
-		for len(s) > 0 && '0' <= s[0] && s[0] <= '9' {
-			s = s[1:]
-		}
-	}
-	if len(s) >= 2 && (s[0] == 'e' || s[0] == 'E') {
-		s = s[1:]
-		if s[0] == '+' || s[0] == '-' {
-			s = s[1:]
-			if s == "" {
-				return false
-			}
-		}
-		for len(s) > 0 && '0' <= s[0] && s[0] <= '9' {
-			s = s[1:]
-		}
-	}
-	return s == ""
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/contactsync/contactsync/pkg/internal/jsonw"
 )
 
 // SchemaV1 is the value of the schema key of every version-1 delta.
@@ -395,7 +397,7 @@ func validateValue(name string, v any) error {
 	case json.Number:
 		// A JSON number literal (what json.Marshal will write) in float64's
 		// range.
-		if _, err := strconv.ParseFloat(string(v), 64); err != nil || !isValidNumber(string(v)) {
+		if _, err := strconv.ParseFloat(string(v), 64); err != nil || !jsonw.IsValidNumber(string(v)) {
 			return fieldErr("fields."+name, "invalid number %q", string(v))
 		}
 		return nil

@@ -3,12 +3,14 @@ package salesforce
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+
+	"github.com/contactsync/contactsync/pkg/internal/jsonw"
 )
 
 // UpsertCollection upserts recs by extIDField through sObject Collections
@@ -80,31 +82,24 @@ func (c *Client) collection(ctx context.Context, method, path, sobject string, r
 // attributes), then the fields in key order, Id left out for upserts. The
 // caller's maps are not modified.
 type collectionEncoder struct {
-	buf  bytes.Buffer
-	enc  *json.Encoder
+	buf  []byte
 	keys []string
 }
 
 func (e *collectionEncoder) encode(allOrNone bool, recs []Record, sobject string, dropID bool) ([]byte, error) {
-	if e.enc == nil {
-		e.enc = json.NewEncoder(&e.buf)
-	}
-	e.buf.Reset()
-	fmt.Fprintf(&e.buf, `{"allOrNone":%t,"records":[`, allOrNone)
-	typ, err := json.Marshal(sobject)
-	if err != nil {
-		return nil, err
-	}
+	b := append(e.buf[:0], `{"allOrNone":`...)
+	b = strconv.AppendBool(b, allOrNone)
+	b = append(b, `,"records":[`...)
 	for i, r := range recs {
 		if i > 0 {
-			e.buf.WriteByte(',')
+			b = append(b, ',')
 		}
-		e.buf.WriteByte('{')
+		b = append(b, '{')
 		first := true
 		if _, ok := r["attributes"]; !ok {
-			e.buf.WriteString(`"attributes":{"type":`)
-			e.buf.Write(typ)
-			e.buf.WriteByte('}')
+			b = append(b, `"attributes":{"type":`...)
+			b = jsonw.AppendString(b, sobject)
+			b = append(b, '}')
 			first = false
 		}
 		e.keys = e.keys[:0]
@@ -117,19 +112,19 @@ func (e *collectionEncoder) encode(allOrNone bool, recs []Record, sobject string
 		slices.Sort(e.keys)
 		for _, k := range e.keys {
 			if !first {
-				e.buf.WriteByte(',')
+				b = append(b, ',')
 			}
 			first = false
-			if err := e.enc.Encode(k); err != nil {
-				return nil, err
-			}
-			e.buf.WriteByte(':')
-			if err := e.enc.Encode(r[k]); err != nil {
+			b = jsonw.AppendString(b, k)
+			b = append(b, ':')
+			var err error
+			if b, err = jsonw.AppendValue(b, r[k]); err != nil {
 				return nil, fmt.Errorf("field %s: %w", k, err)
 			}
 		}
-		e.buf.WriteByte('}')
+		b = append(b, '}')
 	}
-	e.buf.WriteString("]}")
-	return bytes.Clone(e.buf.Bytes()), nil
+	b = append(b, "]}"...)
+	e.buf = b
+	return bytes.Clone(b), nil
 }

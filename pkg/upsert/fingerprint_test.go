@@ -2,6 +2,10 @@ package upsert
 
 import (
 	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -41,5 +45,71 @@ func TestDecodeStateReadsFingerprint(t *testing.T) {
 	}
 	if st, err := DecodeState([]byte(`{"id":"003B","v":2}`)); err != nil || st.Fingerprint != "" || st.Version != 2 {
 		t.Fatalf("old entry: %+v, %v", st, err)
+	}
+}
+
+// fingerprintReference is Fingerprint as first written (names joined, values
+// through fingerprintHash): fingerprints already stored in contact_state
+// must keep matching, so the faster build must give the same string.
+func fingerprintReference(fields map[string]any) string {
+	names := make([]string, 0, len(fields))
+	for k := range fields {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	vals := make([]string, len(names))
+	for i, n := range names {
+		vals[i] = FingerprintValue(fields[n])
+	}
+	return strings.Join(names, ",") + ":" + fingerprintHash(names, vals)
+}
+
+func TestFingerprintIsTheStoredOne(t *testing.T) {
+	long := strings.Repeat("x", 700) // past the stack buffer
+	many := map[string]any{}
+	for i := range 30 {
+		many[fmt.Sprintf("F%d__c", i)] = i
+	}
+	for _, f := range []map[string]any{
+		{}, {"Email": "jane@example.com"}, {"A": json.Number("7.0"), "B": "7", "C": 7, "D": nil, "E": "", "F": true, "G": 1.5},
+		{"LastName": long, "Description": long}, many,
+	} {
+		got, want := Fingerprint(f), fingerprintReference(f)
+		if got != want {
+			t.Errorf("Fingerprint(%v) = %q, want the stored form %q", f, got, want)
+		}
+		if ok, _ := FingerprintMatches(got, f); !ok {
+			t.Errorf("FingerprintMatches(Fingerprint(%v)) = false", f)
+		}
+	}
+}
+
+// go test -run '^$' -bench Fingerprint -benchmem ./pkg/upsert
+func BenchmarkFingerprint(b *testing.B) {
+	f := map[string]any{"Email": "jane.doe@example.com", "FirstName": "Jane", "LastName": "Doe", "Phone": "+1 555 0100",
+		"MailingCity": "Springfield", "Age__c": json.Number("42")}
+	b.Run("baseline-reference", func(b *testing.B) {
+		for b.Loop() {
+			_ = fingerprintReference(f)
+		}
+	})
+	b.Run("Fingerprint", func(b *testing.B) {
+		for b.Loop() {
+			_ = Fingerprint(f)
+		}
+	})
+}
+
+// The shortcut past ParseFloat changes no value's canonical text.
+func TestFingerprintValueShortcut(t *testing.T) {
+	for _, s := range []string{"", "7", "7.0", "+7", "-0", ".5", "1e3", "0x10", "inf", "Infinity", "NaN", "nan", " 7", "7 ", "1_000",
+		"jane@example.com", "Doe", "#1", "(555)", "é"} {
+		want := s
+		if f, err := strconv.ParseFloat(s, 64); err == nil && strings.TrimSpace(s) == s && s != "" {
+			want = strconv.FormatFloat(f, 'f', -1, 64)
+		}
+		if got := FingerprintValue(s); got != want {
+			t.Errorf("FingerprintValue(%q) = %q, want %q", s, got, want)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package upsert
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -116,5 +117,20 @@ func TestStateLoadNoticesALostLease(t *testing.T) {
 	}
 	if _, err := newStateStore(js).load(ctx, 2, []string{"K"}, lease, floor); !errors.Is(err, fleet.ErrLeaseLost) {
 		t.Fatalf("load = %v, want ErrLeaseLost", err)
+	}
+}
+
+// A saved state is what json.Marshal wrote before, so states written by
+// either build read the same.
+func TestContactStateJSON(t *testing.T) {
+	for _, s := range []contactState{{}, {Version: 7}, {ID: "003XX0000001", Version: 1733000000000001, Fingerprint: "Email,Phone:abc-_"},
+		{ID: "003<&>", Version: -1, Deleted: true}, {Deleted: true, Fingerprint: "x\u2028"}} {
+		want, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.appendJSON(nil); string(got) != string(want) {
+			t.Errorf("%+v: appendJSON %s, json.Marshal %s", s, got, want)
+		}
 	}
 }
