@@ -61,8 +61,8 @@ func (u *Upserter) process(ctx context.Context, p int, lease *fleet.Lease, g gat
 	msgs := g.msgs
 	b := &batchRun{u: u, p: p, lease: lease, msgs: msgs, res: make([]worker.Result, len(msgs)), segs: make([]string, len(msgs)), log: log, open: g.open}
 	defer u.combiner.leave(g.open) // nothing (more) to write
-	var items []item
-	seen := map[uint64]bool{}
+	items := make([]item, 0, len(msgs))
+	seen := make(map[uint64]bool, len(msgs))
 	for i, m := range msgs {
 		b.set(i, worker.Retried, bus.SegmentOf(m.Subject()))
 		md, err := m.Metadata()
