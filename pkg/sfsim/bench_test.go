@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"testing"
 
 	"github.com/contactsync/contactsync/pkg/sfsim"
@@ -63,4 +64,94 @@ func BenchmarkCollectionsUpsert(b *testing.B) {
 	if b.N >= len(bodies) && o.srv.Stats().Records["Contact"] < len(bodies)*batch/2 {
 		b.Errorf("only %d contacts stored: records were refused", o.srv.Stats().Records["Contact"])
 	}
+}
+
+// BenchmarkCollectionUpsert is one client sending 200-record Collections
+// upserts (PATCH /composite/sobjects/Contact/External_Contact_ID__c,
+// allOrNone=false) over real HTTP, one request per op, with the default
+// duplicate rule on: "create" inserts 200 new contacts per op (the store
+// is reset every 100 ops, outside the timer, so its size stays bounded);
+// "update" rewrites the same 200 contacts, LastName alternating. B/op and
+// allocs/op include the client's side of the exchange.
+func BenchmarkCollectionUpsert(b *testing.B) {
+	const batch, resetEvery = 200, 100
+	// body returns a batch whose keys and emails carry the 7-digit number
+	// n*batch+i; pos are the offsets of those digits, rewritten in place.
+	body := func(name string) ([]byte, []int) {
+		var buf bytes.Buffer
+		buf.WriteString(`{"allOrNone":false,"records":[`)
+		var pos []int
+		for i := range batch {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			buf.WriteString(`{"attributes":{"type":"Contact"},"` + extField + `":"B-`)
+			pos = append(pos, buf.Len())
+			fmt.Fprintf(&buf, `%07d","LastName":"%s","FirstName":"Ann","Email":"bench.`, i, name)
+			pos = append(pos, buf.Len())
+			fmt.Fprintf(&buf, `%07d@example.com","Title":"Engineer","MailingCity":"Lyon","Phone":"+33 4 00 00 00 00","Sync_Version__c":1764770000000000}`, i)
+		}
+		buf.WriteString(`]}`)
+		return buf.Bytes(), pos
+	}
+	number := func(data []byte, pos []int, n int) {
+		for j, p := range pos {
+			k := n*batch + j/2
+			for d := 6; d >= 0; d-- {
+				data[p+d] = byte('0' + k%10)
+				k /= 10
+			}
+		}
+	}
+	send := func(b *testing.B, o *org, data []byte, wantCreated bool) {
+		req, _ := http.NewRequest("PATCH", o.srv.URL()+collUpsert, bytes.NewReader(data))
+		req.Header.Set("Authorization", "Bearer "+o.token)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := o.hc.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil || res.StatusCode != 200 {
+			b.Fatalf("status %d: %.300s (%v)", res.StatusCode, out, err)
+		}
+		want := `"success":true,"errors":[],"created":` + strconv.FormatBool(wantCreated) + `}`
+		if n := bytes.Count(out, []byte(want)); n != batch {
+			b.Fatalf("%d of %d records %s: %.300s", n, batch, want, out)
+		}
+	}
+	b.Run("create", func(b *testing.B) {
+		o := start(b, sfsim.Config{})
+		data, pos := body("Bench")
+		b.ReportAllocs()
+		b.ResetTimer()
+		for n := range b.N {
+			if n > 0 && n%resetEvery == 0 {
+				b.StopTimer()
+				o.srv.Reset()
+				o.token = o.login(sfsim.DefaultClientID, sfsim.DefaultClientSecret)
+				b.StartTimer()
+			}
+			number(data, pos, n%resetEvery)
+			send(b, o, data, true)
+		}
+		b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "records/s")
+	})
+	b.Run("update", func(b *testing.B) {
+		o := start(b, sfsim.Config{})
+		even, _ := body("Even")
+		odd, _ := body("Oddd")
+		send(b, o, even, true)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for n := range b.N {
+			data := odd
+			if n%2 == 1 {
+				data = even
+			}
+			send(b, o, data, false)
+		}
+		b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "records/s")
+	})
 }
