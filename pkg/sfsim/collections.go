@@ -40,9 +40,14 @@ func errConcreteType() *apiError {
 
 // decodeCollection decodes and checks the envelope of a collections write.
 func (c *call) decodeCollection() (*collectionBody, *apiError) {
-	var b collectionBody
-	if err := decodeBody(c.body, &b); err != nil {
-		return nil, err
+	b, ok := fastCollection(c.body)
+	if !ok {
+		// Anything the fast path does not take, errors included:
+		// encoding/json, for its results and messages.
+		b = collectionBody{}
+		if err := decodeBody(c.body, &b); err != nil {
+			return nil, err
+		}
 	}
 	if len(b.Records) > maxCollection {
 		return nil, errTooMany()
