@@ -29,6 +29,10 @@ type objectInfo struct {
 	system              bool   // Organization or User (org.go): read-only through the API
 	nameFormat          string // auto-number Name
 	soql                soql.ObjectInfo
+	// Derived from fields once, for writes (build, validate):
+	blank    map[string]any // every field → its default: a new record's start
+	required []*fieldInfo   // Required fields, in schema order
+	texts    []*fieldInfo   // fields of a textTypes type, in schema order
 }
 
 type fieldInfo struct {
@@ -246,6 +250,16 @@ func compileSchema(s *Schema) (*model, error) {
 			if f.unique || f.ExternalID {
 				f.index = len(oi.indexed)
 				oi.indexed = append(oi.indexed, f)
+			}
+		}
+		oi.blank = make(map[string]any, len(oi.fields))
+		for _, f := range oi.fields {
+			oi.blank[f.Name] = f.defaultVal
+			if f.Required {
+				oi.required = append(oi.required, f)
+			}
+			if textTypes[f.Type] {
+				oi.texts = append(oi.texts, f)
 			}
 		}
 		oi.soql = soql.ObjectInfo{Name: oi.name, Fields: map[string]soql.FieldInfo{}}

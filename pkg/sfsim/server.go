@@ -441,7 +441,7 @@ func (s *Server) serveData(w http.ResponseWriter, r *http.Request) {
 		if rt.maxBody > 0 {
 			limit = rt.maxBody
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+		body, err := readBody(http.MaxBytesReader(w, r.Body, limit), r.ContentLength, limit)
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
@@ -454,6 +454,28 @@ func (s *Server) serveData(w http.ResponseWriter, r *http.Request) {
 		c.body = body
 	}
 	s.write(w, rt.h(c))
+}
+
+// readBody is io.ReadAll with the buffer sized from Content-Length (when
+// declared and within limit), not grown from 512 bytes by doubling.
+func readBody(r io.Reader, size, limit int64) ([]byte, error) {
+	if size <= 0 || size > limit {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, size+1) // +1: the read that sees EOF needs no growth
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 func (s *Server) writeLimitHeader(w http.ResponseWriter, used, max int64) {
