@@ -127,7 +127,7 @@ func (s *Server) hCollCreate(c *call) *response {
 			ps[i].err = newErr(http.StatusBadRequest, "INVALID_FIELD_FOR_INSERT_UPDATE", "Record ID: cannot specify Id in an insert call", "Id")
 			continue
 		}
-		ps[i].vals, ps[i].err = o.convert(rec)
+		ps[i].vals, ps[i].err = o.convertOwned(rec)
 		if ps[i].err != nil && ps[i].err.request {
 			return s.fail(ps[i].err)
 		}
@@ -185,7 +185,7 @@ func (s *Server) hCollUpdate(c *call) *response {
 			continue
 		}
 		ps[i].id = id
-		ps[i].vals, ps[i].err = o.convert(rec)
+		ps[i].vals, ps[i].err = o.convertOwned(rec)
 		if ps[i].err != nil && ps[i].err.request {
 			return s.fail(ps[i].err)
 		}
@@ -264,7 +264,7 @@ func (s *Server) hCollUpsert(c *call) *response {
 			delete(rec, "Id")
 			ps[i].id = idv
 		}
-		ps[i].vals, ps[i].err = o.convert(rec)
+		ps[i].vals, ps[i].err = o.convertOwned(rec)
 		if ps[i].err != nil {
 			if ps[i].err.request {
 				return s.fail(ps[i].err)

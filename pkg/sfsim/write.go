@@ -121,9 +121,10 @@ func convertValue(f *fieldInfo, v any) (any, *apiError) {
 	switch f.Type {
 	case "string", "email", "textarea", "phone", "url", "picklist":
 		var s string
+		isStr := false
 		switch x := v.(type) {
 		case string:
-			s = x
+			s, isStr = x, true
 		case float64, bool:
 			s = valueString(x)
 		default:
@@ -140,11 +141,14 @@ func convertValue(f *fieldInfo, v any) (any, *apiError) {
 				s = c
 			}
 		}
+		if isStr && s == v.(string) {
+			return v, nil // unchanged: no new interface value
+		}
 		return s, nil
 	case "boolean":
 		switch x := v.(type) {
 		case bool:
-			return x, nil
+			return v, nil
 		case string:
 			if b, err := strconv.ParseBool(x); err == nil {
 				return b, nil
@@ -157,7 +161,7 @@ func convertValue(f *fieldInfo, v any) (any, *apiError) {
 			if f.Type == "int" {
 				return float64(int64(x)), nil
 			}
-			return x, nil
+			return v, nil
 		case string:
 			if x == "" {
 				return nil, nil
@@ -262,6 +266,47 @@ func (o *objectInfo) convert(raw map[string]any) (map[string]any, *apiError) {
 		return vals, recErr
 	}
 	return vals, nil
+}
+
+// convertOwned is convert for a record map the caller owns and does not
+// use afterwards (a decoded collections record): when every key is a
+// canonical field name (or "attributes") the values are converted in
+// place and raw is returned as vals, instead of a copy. The result is
+// convert's.
+func (o *objectInfo) convertOwned(raw map[string]any) (map[string]any, *apiError) {
+	for k := range raw {
+		if k != "attributes" && o.byName[k] == nil {
+			return o.convert(raw)
+		}
+	}
+	delete(raw, "attributes")
+	var recErr *apiError
+	for k, v := range raw {
+		f := o.byName[k]
+		if f.ReadOnly {
+			if recErr == nil || f.Name < recErr.fields[0] {
+				recErr = errReadOnly(f.Name)
+			}
+			delete(raw, k)
+			continue
+		}
+		cv, err := convertValue(f, v)
+		if err != nil {
+			if err.request {
+				return nil, err
+			}
+			if recErr == nil {
+				recErr = err
+			}
+			delete(raw, k)
+			continue
+		}
+		raw[k] = cv
+	}
+	if recErr != nil {
+		return raw, recErr
+	}
+	return raw, nil
 }
 
 // build returns the full field map of a record after applying vals to old
