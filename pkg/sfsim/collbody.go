@@ -1,6 +1,7 @@
 package sfsim
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
@@ -79,9 +80,23 @@ type collParser struct {
 	b     []byte
 	i     int
 	depth int
-	hint  int               // keys in the last record: the next map's size
-	keys  map[string]string // field names seen, to share one string per name
+	hint  int                   // keys in the last record: the next map's size
+	keys  map[string]*fieldSlot // record field names seen (at most maxSlots)
 }
+
+// fieldSlot is a record field name, shared by every record, and its last
+// string or object value with the bytes it was parsed from: a record that
+// repeats those bytes (the attributes object, a common title or city)
+// shares the value instead of decoding it again. Both are self-delimiting
+// ('"'…'"', '{'…'}'), so equal bytes are an equal value; shared values are
+// only read (the handlers never write into a record's nested values).
+type fieldSlot struct {
+	name string
+	raw  []byte
+	val  any
+}
+
+const maxSlots = 64
 
 func (p *collParser) ws() {
 	for p.i < len(p.b) {
@@ -167,9 +182,10 @@ func (p *collParser) object(size int, shareKeys bool) (map[string]any, bool) {
 	}
 	for {
 		var key string
+		var slot *fieldSlot
 		var ok bool
 		if shareKeys {
-			key, ok = p.sharedString()
+			key, slot, ok = p.sharedString()
 		} else {
 			key, ok = p.str()
 		}
@@ -181,9 +197,18 @@ func (p *collParser) object(size int, shareKeys bool) (map[string]any, bool) {
 			return nil, false
 		}
 		p.ws()
-		v, ok := p.value()
-		if !ok {
-			return nil, false
+		var v any
+		switch start := p.i; {
+		case slot != nil && slot.raw != nil && bytes.HasPrefix(p.b[p.i:], slot.raw):
+			v = slot.val
+			p.i += len(slot.raw)
+		default:
+			if v, ok = p.value(); !ok {
+				return nil, false
+			}
+			if slot != nil && (p.b[start] == '"' || p.b[start] == '{') {
+				slot.raw, slot.val = p.b[start:p.i], v
+			}
 		}
 		m[key] = v
 		p.ws()
@@ -353,26 +378,31 @@ func (p *collParser) str() (string, bool) {
 	return s, true
 }
 
-// sharedString is str for field names: one string per distinct name.
-func (p *collParser) sharedString() (string, bool) {
+// sharedString is str for record field names: one string per distinct
+// name, with its slot (nil past maxSlots names or for a name that needs
+// unquoting).
+func (p *collParser) sharedString() (string, *fieldSlot, bool) {
 	start := p.i
 	raw, escaped, nonASCII, ok := p.scanString()
 	if !ok {
-		return "", false
+		return "", nil, false
 	}
 	if !escaped && !nonASCII {
-		if s, ok := p.keys[string(raw)]; ok {
-			return s, true
+		if sl := p.keys[string(raw)]; sl != nil {
+			return sl.name, sl, true
 		}
 		s := string(raw)
+		if len(p.keys) >= maxSlots {
+			return s, nil, true
+		}
 		if p.keys == nil {
-			p.keys = make(map[string]string, 16)
+			p.keys = make(map[string]*fieldSlot, 16)
 		}
-		if len(p.keys) < 64 {
-			p.keys[s] = s
-		}
-		return s, true
+		sl := &fieldSlot{name: s}
+		p.keys[s] = sl
+		return s, sl, true
 	}
 	p.i = start
-	return p.str()
+	s, ok := p.str()
+	return s, nil, ok
 }

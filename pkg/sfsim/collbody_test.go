@@ -23,6 +23,11 @@ var collBodies = []struct {
 	{`{"records":[{"s":"caf\u00e9 \"q\" \\ \/ \b\f\n\r\t","t":"café","u":"\ud83d\ude00","v":"\ud800"}]}`, true},
 	{"{\"records\":[{\"bad\":\"\xff\xfe\",\"k\xc3\xa9\":\"\\u0041\"}]}", true},
 	{`{"records":[{"a":{"b":{"c":{"d":[[[["deep"]]]]}}}}]}`, true},
+	// values shared between records that repeat their bytes
+	{`{"records":[{"attributes":{"type":"Contact"},"T":"A","E":"\u00e9","N":1},` +
+		`{"attributes":{"type":"Contact"},"T":"A","E":"\u00e9","N":1},` +
+		`{"attributes":{"type":"Contact","url":"x"},"T":"AB","E":"\u00e8","N":12},` +
+		`{"attributes":{"type":"Contact"} ,"T":"A" ,"E":"é","N":1.5}]}`, true},
 
 	{``, false},
 	{`   `, false},

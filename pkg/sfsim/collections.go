@@ -22,9 +22,15 @@ type saveResult struct {
 	Created *bool         `json:"created,omitempty"`
 }
 
-func okResult(id string) saveResult {
-	return saveResult{ID: &id, Success: true, Errors: []recordError{}}
+// okResult is a success naming id (a record's own Id: records' Ids never
+// change, so the result points at it instead of a copy).
+func okResult(id *string) saveResult {
+	return saveResult{ID: id, Success: true, Errors: []recordError{}}
 }
+
+// created and updated are the values of saveResult.Created, never
+// written through.
+var created, updated = true, false
 
 func errResult(e *apiError) saveResult {
 	return saveResult{Success: false, Errors: []recordError{e.record()}}
@@ -149,7 +155,7 @@ func (s *Server) hCollCreate(c *call) *response {
 			if err != nil {
 				res[i] = errResult(err)
 			} else {
-				res[i] = okResult(r.id)
+				res[i] = okResult(&r.id)
 			}
 		}
 	}
@@ -218,7 +224,7 @@ func (s *Server) hCollUpdate(c *call) *response {
 			if err := s.update(os, r, p.vals, w, tx); err != nil {
 				res[i] = errResult(err)
 			} else {
-				res[i] = okResult(r.id)
+				res[i] = okResult(&r.id)
 			}
 		}
 	}
@@ -315,9 +321,11 @@ func (s *Server) hCollUpsert(c *call) *response {
 		case u.err != nil:
 			res[i] = errResult(u.err)
 		default:
-			res[i] = okResult(u.rec.id)
-			created := u.created
-			res[i].Created = &created
+			res[i] = okResult(&u.rec.id)
+			res[i].Created = &updated
+			if u.created {
+				res[i].Created = &created
+			}
 		}
 	}
 	return c.finish(b, res, tx, mark)
@@ -366,7 +374,7 @@ func (s *Server) hCollDelete(c *call) *response {
 			res[i] = errResult(s.lockError())
 		default:
 			s.deleteRecord(os, r, tx)
-			res[i] = okResult(r.id)
+			res[i] = okResult(&r.id)
 		}
 		if !res[i].Success {
 			given := id

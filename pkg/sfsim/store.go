@@ -12,6 +12,12 @@ type record struct {
 	key string // 15-character case-sensitive key
 	f   map[string]any
 	pos int // index in objectStore.list
+	// self is []*record{r}'s backing array, lent to every index entry
+	// that holds only r (most do) rather than allocating one per entry.
+	// Entries are never written in place at a length they do not own
+	// (addTo appends past len 1 = cap 1, removeFrom builds a new slice),
+	// so sharing it is safe.
+	self [1]*record
 }
 
 // objectStore holds one object's records and their indexes.
@@ -100,10 +106,19 @@ func normMatch(s string) string {
 }
 
 func addTo(m map[string][]*record, k string, r *record) {
-	if k != "" {
-		m[k] = append(m[k], r)
+	if k == "" {
+		return
 	}
+	if l := m[k]; len(l) > 0 {
+		m[k] = append(l, r)
+		return
+	}
+	r.self[0] = r
+	m[k] = r.self[:]
 }
+
+// sole reports whether r is the only record of list.
+func sole(list []*record, r *record) bool { return len(list) == 1 && list[0] == r }
 
 func removeFrom(m map[string][]*record, k string, r *record) {
 	if k == "" {
@@ -141,6 +156,19 @@ func (s *objectStore) indexRemove(r *record, f map[string]any) {
 	}
 }
 
+// sameString reports whether a and b are both nil or the same string (so
+// have the same index key, without computing it).
+func sameString(a, b any) bool {
+	switch x := a.(type) {
+	case nil:
+		return b == nil
+	case string:
+		y, ok := b.(string)
+		return ok && x == y
+	}
+	return false
+}
+
 // lookup returns the records whose indexed field fi equals v.
 func (s *objectStore) lookup(fi *fieldInfo, v any) []*record {
 	if fi.index < 0 {
@@ -162,10 +190,30 @@ func (s *objectStore) insert(r *record, tx *txn) {
 
 func (s *objectStore) replace(r *record, f map[string]any, tx *txn) {
 	old := r.f
-	s.indexRemove(r, old)
+	// Per index, what indexRemove then indexAdd would do, skipped where
+	// the key stays and r is its only record (removing and re-adding
+	// would leave the entry as it is; with other records it moves r last,
+	// so that case still runs).
+	for i, fi := range s.info.indexed {
+		ov, nv := old[fi.Name], f[fi.Name]
+		if sameString(ov, nv) {
+			if k := indexKey(fi, ov); k == "" || sole(s.idx[i][k], r) {
+				continue
+			}
+		}
+		removeFrom(s.idx[i], indexKey(fi, ov), r)
+		addTo(s.idx[i], indexKey(fi, nv), r)
+	}
+	for i, dr := range s.info.dupRules {
+		ok, nk := dupKey(dr, old), dupKey(dr, f)
+		if ok == nk && (ok == "" || sole(s.dup[i][ok], r)) {
+			continue
+		}
+		removeFrom(s.dup[i], ok, r)
+		addTo(s.dup[i], nk, r)
+	}
 	r.f = f
 	s.rows[r.pos] = f
-	s.indexAdd(r, f)
 	if tx != nil {
 		tx.add(func() { s.replace(r, old, nil) })
 	}

@@ -432,6 +432,9 @@ func (s *objectStore) checkUnique(self *record, old, f map[string]any) *apiError
 		if !fi.unique {
 			continue
 		}
+		if old != nil && sameString(old[fi.Name], f[fi.Name]) {
+			continue // the key stays (or was and is "")
+		}
 		k := indexKey(fi, f[fi.Name])
 		if k == "" || old != nil && indexKey(fi, old[fi.Name]) == k {
 			continue
