@@ -508,6 +508,9 @@ func (s *Server) write(w http.ResponseWriter, resp *response) {
 }
 
 func encodeJSON(v any) ([]byte, error) {
+	if rs, ok := v.([]saveResult); ok {
+		return appendSaveResults(make([]byte, 0, 80*len(rs)+2), rs), nil
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
