@@ -3,6 +3,7 @@ package sfsim
 import (
 	"fmt"
 	"maps"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -274,23 +275,34 @@ func (o *objectInfo) convert(raw map[string]any) (map[string]any, *apiError) {
 // place and raw is returned as vals, instead of a copy. The result is
 // convert's.
 func (o *objectInfo) convertOwned(raw map[string]any) (map[string]any, *apiError) {
-	for k := range raw {
-		if k != "attributes" && o.byName[k] == nil {
+	type entry struct {
+		k string
+		v any
+		f *fieldInfo
+	}
+	var buf [32]entry
+	es := buf[:0]
+	for k, v := range raw {
+		if k == "attributes" {
+			continue
+		}
+		f := o.byName[k]
+		if f == nil {
 			return o.convert(raw)
 		}
+		es = append(es, entry{k, v, f})
 	}
 	delete(raw, "attributes")
 	var recErr *apiError
-	for k, v := range raw {
-		f := o.byName[k]
-		if f.ReadOnly {
-			if recErr == nil || f.Name < recErr.fields[0] {
-				recErr = errReadOnly(f.Name)
+	for _, e := range es {
+		if e.f.ReadOnly {
+			if recErr == nil || e.f.Name < recErr.fields[0] {
+				recErr = errReadOnly(e.f.Name)
 			}
-			delete(raw, k)
+			delete(raw, e.k)
 			continue
 		}
-		cv, err := convertValue(f, v)
+		cv, err := convertValue(e.f, e.v)
 		if err != nil {
 			if err.request {
 				return nil, err
@@ -298,15 +310,34 @@ func (o *objectInfo) convertOwned(raw map[string]any) (map[string]any, *apiError
 			if recErr == nil {
 				recErr = err
 			}
-			delete(raw, k)
+			delete(raw, e.k)
 			continue
 		}
-		raw[k] = cv
+		if !sameScalar(cv, e.v) {
+			raw[e.k] = cv
+		}
 	}
 	if recErr != nil {
 		return raw, recErr
 	}
 	return raw, nil
+}
+
+// sameScalar reports whether a and b are the same string, float64 (bit
+// for bit) or bool: a converted value that needs no writing back.
+func sameScalar(a, b any) bool {
+	switch x := a.(type) {
+	case string:
+		y, ok := b.(string)
+		return ok && x == y
+	case float64:
+		y, ok := b.(float64)
+		return ok && math.Float64bits(x) == math.Float64bits(y)
+	case bool:
+		y, ok := b.(bool)
+		return ok && x == y
+	}
+	return false
 }
 
 // build returns the full field map of a record after applying vals to old
