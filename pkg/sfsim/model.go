@@ -12,6 +12,7 @@ import (
 // model is a compiled Schema: lookups by lower-case name, indexes to keep.
 type model struct {
 	objects []*objectInfo
+	byName  map[string]*objectInfo // as the schema spells them
 	byLower map[string]*objectInfo
 	byPfx   map[string]*objectInfo
 }
@@ -97,7 +98,7 @@ func defaultLabel(name string) string {
 }
 
 func compileSchema(s *Schema) (*model, error) {
-	m := &model{byLower: map[string]*objectInfo{}, byPfx: map[string]*objectInfo{}}
+	m := &model{byName: map[string]*objectInfo{}, byLower: map[string]*objectInfo{}, byPfx: map[string]*objectInfo{}}
 	nextCustom := 0
 	const b62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	objects := s.Objects
@@ -267,6 +268,7 @@ func compileSchema(s *Schema) (*model, error) {
 			oi.soql.Fields[strings.ToLower(f.Name)] = soql.FieldInfo{Name: f.Name, Type: f.Type, CaseSensitive: f.unique && !f.ci}
 		}
 		m.objects = append(m.objects, oi)
+		m.byName[oi.name] = oi
 		m.byLower[strings.ToLower(oi.name)] = oi
 		m.byPfx[oi.prefix] = oi
 	}
@@ -319,7 +321,14 @@ func compileSchema(s *Schema) (*model, error) {
 	return m, nil
 }
 
-func (m *model) object(name string) *objectInfo { return m.byLower[strings.ToLower(name)] }
+// object finds an object by any case of its name (the schema's own
+// spelling first: no lower-casing per record of a collection).
+func (m *model) object(name string) *objectInfo {
+	if o := m.byName[name]; o != nil {
+		return o
+	}
+	return m.byLower[strings.ToLower(name)]
+}
 
 // soqlSchema adapts the model for the SOQL parser.
 func (m *model) soqlSchema(name string) (soql.ObjectInfo, bool) {

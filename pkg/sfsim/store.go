@@ -2,6 +2,7 @@ package sfsim
 
 import (
 	"strings"
+	"unicode/utf8"
 )
 
 // record is one stored sObject. Its field map is never modified once
@@ -73,6 +74,34 @@ func indexKey(f *fieldInfo, v any) string {
 		return strings.ToLower(s)
 	}
 	return s
+}
+
+// indexGet is m[indexKey(f, v)], lower-casing a short ASCII value on the
+// stack instead of into a new string (a map index by string(bytes) does
+// not allocate).
+func indexGet(m map[string][]*record, f *fieldInfo, v any) []*record {
+	s := valueString(v)
+	switch {
+	case s == "":
+		return nil // indexKey "": never an entry
+	case !f.ci:
+		return m[s]
+	}
+	var buf [64]byte
+	if len(s) > len(buf) {
+		return m[strings.ToLower(s)]
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return m[strings.ToLower(s)]
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return m[string(buf[:len(s)])]
 }
 
 // dupKey is a duplicate rule's match key of a field map; "" = no match
@@ -174,7 +203,7 @@ func (s *objectStore) lookup(fi *fieldInfo, v any) []*record {
 	if fi.index < 0 {
 		return nil
 	}
-	return s.idx[fi.index][indexKey(fi, v)]
+	return indexGet(s.idx[fi.index], fi, v)
 }
 
 func (s *objectStore) insert(r *record, tx *txn) {
@@ -197,7 +226,7 @@ func (s *objectStore) replace(r *record, f map[string]any, tx *txn) {
 	for i, fi := range s.info.indexed {
 		ov, nv := old[fi.Name], f[fi.Name]
 		if sameString(ov, nv) {
-			if k := indexKey(fi, ov); k == "" || sole(s.idx[i][k], r) {
+			if valueString(ov) == "" || sole(indexGet(s.idx[i], fi, ov), r) {
 				continue
 			}
 		}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/contactsync/contactsync/pkg/sfsim/formula"
 )
 
 // sfTime is Salesforce's datetime format.
@@ -25,16 +27,20 @@ type writeOpts struct {
 	version     int  // API major version, for URLs
 	now         time.Time
 	userID      string
-	nowStr      string // now as sfTime, once formatted (nowString)
+	// nowVal and userVal are now (as sfTime) and userID as interface
+	// values, made once per request by stamps.
+	nowVal, userVal any
 }
 
-// nowString is w.now in Salesforce's datetime format, formatted once per
-// request rather than per record.
-func (w *writeOpts) nowString() string {
-	if w.nowStr == "" {
-		w.nowStr = w.now.UTC().Format(sfTime)
+// stamps returns the audit field values of this request's writes: every
+// record shares one formatted time and one interface value of each,
+// rather than formatting and boxing them per record.
+func (w *writeOpts) stamps() (now, user any) {
+	if w.nowVal == nil {
+		w.nowVal = w.now.UTC().Format(sfTime)
+		w.userVal = w.userID
 	}
-	return w.nowStr
+	return w.nowVal, w.userVal
 }
 
 // validEmail is deliberately permissive (the full RFC local part and
@@ -346,20 +352,22 @@ func (o *objectInfo) build(old map[string]any, id string, vals map[string]any, w
 	// maps.Clone copies a map's table as is, far cheaper than inserting
 	// each field again.
 	var f map[string]any
-	now := w.nowString()
+	now, user := w.stamps()
 	if old == nil {
 		f = maps.Clone(o.blank)
 		f["Id"] = id
 		f["IsDeleted"] = false
 		f["CreatedDate"] = now
-		f["CreatedById"] = w.userID
+		f["CreatedById"] = user
 	} else {
 		f = maps.Clone(old)
 	}
 	for k, v := range vals {
 		f[k] = v
 	}
-	if o.computedName {
+	// Name is FirstName + " " + LastName; only build writes it, so an
+	// edit that keeps both keeps the old record's Name as cloned.
+	if o.computedName && (old == nil || !sameString(old["FirstName"], f["FirstName"]) || !sameString(old["LastName"], f["LastName"])) {
 		first, _ := f["FirstName"].(string)
 		last, _ := f["LastName"].(string)
 		name := strings.TrimSpace(first + " " + last)
@@ -370,7 +378,7 @@ func (o *objectInfo) build(old map[string]any, id string, vals map[string]any, w
 		}
 	}
 	f["LastModifiedDate"] = now
-	f["LastModifiedById"] = w.userID
+	f["LastModifiedById"] = user
 	f["SystemModstamp"] = now
 	return f
 }
@@ -413,8 +421,8 @@ func (o *objectInfo) validate(old, f, vals map[string]any, w *writeOpts) *apiErr
 			}
 		}
 	}
-	if !w.seed {
-		env := ruleEnv{old: old, cur: f, w: w}
+	if !w.seed && len(o.valRules) > 0 {
+		var env formula.Env = ruleEnv{old: old, cur: f, w: w} // boxed once, not per rule
 		for _, vr := range o.valRules {
 			fires, err := vr.cond.Eval(env)
 			if err != nil {
@@ -466,11 +474,10 @@ func (s *objectStore) checkUnique(self *record, old, f map[string]any) *apiError
 		if old != nil && sameString(old[fi.Name], f[fi.Name]) {
 			continue // the key stays (or was and is "")
 		}
-		k := indexKey(fi, f[fi.Name])
-		if k == "" || old != nil && indexKey(fi, old[fi.Name]) == k {
+		if valueString(f[fi.Name]) == "" || old != nil && indexKey(fi, old[fi.Name]) == indexKey(fi, f[fi.Name]) {
 			continue
 		}
-		for _, r := range s.idx[fi.index][k] {
+		for _, r := range indexGet(s.idx[fi.index], fi, f[fi.Name]) {
 			if r != self {
 				return newErr(http.StatusBadRequest, "DUPLICATE_VALUE",
 					fmt.Sprintf("duplicate value found: %s duplicates value on record with id: %s", fi.Name, r.key))

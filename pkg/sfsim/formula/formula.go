@@ -48,7 +48,7 @@ func (f *Formula) Eval(env Env) (bool, error) {
 	if env == nil {
 		env = blankEnv{}
 	}
-	v, err := f.root.eval(&evalCtx{env: env})
+	v, err := f.root.eval(evalCtx{env: env})
 	if err != nil {
 		return false, err
 	}

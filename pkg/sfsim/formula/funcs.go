@@ -17,8 +17,8 @@ type callNode struct {
 	re   *regexp.Regexp // REGEX with a literal pattern, compiled once
 }
 
-func (n *callNode) typ() Type                      { return n.t }
-func (n *callNode) eval(c *evalCtx) (value, error) { return n.fn.eval(c, n) }
+func (n *callNode) typ() Type                     { return n.t }
+func (n *callNode) eval(c evalCtx) (value, error) { return n.fn.eval(c, n) }
 
 // function is one supported function: its arity, its type rule (which sets
 // n.t) and its evaluation.
@@ -26,7 +26,7 @@ type function struct {
 	name     string
 	min, max int // max < 0: any number
 	check    func(n *callNode) error
-	eval     func(c *evalCtx, n *callNode) (value, error)
+	eval     func(c evalCtx, n *callNode) (value, error)
 }
 
 var functions map[string]*function
@@ -122,8 +122,8 @@ func picklistField(a node) *fieldNode {
 	return nil
 }
 
-func evalLogic(or bool) func(*evalCtx, *callNode) (value, error) {
-	return func(c *evalCtx, n *callNode) (value, error) {
+func evalLogic(or bool) func(evalCtx, *callNode) (value, error) {
+	return func(c evalCtx, n *callNode) (value, error) {
 		sawNull := false
 		for _, a := range n.args {
 			v, err := a.eval(c)
@@ -147,7 +147,7 @@ func evalLogic(or bool) func(*evalCtx, *callNode) (value, error) {
 	}
 }
 
-func evalNot(c *evalCtx, n *callNode) (value, error) {
+func evalNot(c evalCtx, n *callNode) (value, error) {
 	v, err := n.args[0].eval(c)
 	if err != nil {
 		return value{}, err
@@ -185,7 +185,7 @@ func checkIf(n *callNode) error {
 // evalIf: a null condition makes the result null. Salesforce's handling of
 // a blank condition in IF could not be confirmed; null (the rule does not
 // fire on an unknown) is the conservative choice.
-func evalIf(c *evalCtx, n *callNode) (value, error) {
+func evalIf(c evalCtx, n *callNode) (value, error) {
 	cond, err := n.args[0].eval(c)
 	if err != nil {
 		return value{}, err
@@ -213,8 +213,8 @@ func checkBlank(n *callNode) error {
 // evalBlank is ISBLANK, or ISNULL when null is set: "Text fields are never
 // null, so using this function with a text field always returns false"
 // (Salesforce Help, ISNULL). A number 0 is not blank.
-func evalBlank(null bool) func(*evalCtx, *callNode) (value, error) {
-	return func(c *evalCtx, n *callNode) (value, error) {
+func evalBlank(null bool) func(evalCtx, *callNode) (value, error) {
+	return func(c evalCtx, n *callNode) (value, error) {
 		v, err := n.args[0].eval(c)
 		if err != nil {
 			return value{}, err
@@ -226,7 +226,7 @@ func evalBlank(null bool) func(*evalCtx, *callNode) (value, error) {
 	}
 }
 
-func evalIsNew(c *evalCtx, _ *callNode) (value, error) { return boolValue(c.env.IsNew()), nil }
+func evalIsNew(c evalCtx, _ *callNode) (value, error) { return boolValue(c.env.IsNew()), nil }
 
 // checkFieldArg: ISCHANGED and PRIORVALUE take a field, of any type.
 func checkFieldArg(prior bool) func(*callNode) error {
@@ -245,7 +245,7 @@ func checkFieldArg(prior bool) func(*callNode) error {
 
 // evalIsChanged: "This function returns FALSE when evaluating any field on a
 // newly created record" (Salesforce Help, ISCHANGED).
-func evalIsChanged(c *evalCtx, n *callNode) (value, error) {
+func evalIsChanged(c evalCtx, n *callNode) (value, error) {
 	if c.env.IsNew() {
 		return boolValue(false), nil
 	}
@@ -261,7 +261,7 @@ func evalIsChanged(c *evalCtx, n *callNode) (value, error) {
 	return boolValue(!same(old, cur)), nil
 }
 
-func evalPriorValue(c *evalCtx, n *callNode) (value, error) {
+func evalPriorValue(c evalCtx, n *callNode) (value, error) {
 	return n.args[0].(*fieldNode).prior(c)
 }
 
@@ -277,7 +277,7 @@ func checkText(n *callNode) error {
 
 // evalText: a blank number is "" (blank text). With unknown field types a
 // text value passes through, since it may be a picklist.
-func evalText(c *evalCtx, n *callNode) (value, error) {
+func evalText(c evalCtx, n *callNode) (value, error) {
 	v, err := n.args[0].eval(c)
 	if err != nil {
 		return value{}, err
@@ -303,7 +303,7 @@ var numberText = regexp.MustCompile(`^[+-]?(\d+(\.\d*)?|\.\d+)$`)
 
 // evalValue: VALUE of blank text is a blank number; of text that is not a
 // number, an error (Salesforce shows #Error!).
-func evalValue(c *evalCtx, n *callNode) (value, error) {
+func evalValue(c evalCtx, n *callNode) (value, error) {
 	v, err := n.args[0].eval(c)
 	if err != nil {
 		return value{}, err
@@ -327,7 +327,7 @@ func evalValue(c *evalCtx, n *callNode) (value, error) {
 }
 
 // texts evaluates the arguments of a function on texts.
-func (n *callNode) texts(c *evalCtx) ([]string, error) {
+func (n *callNode) texts(c evalCtx) ([]string, error) {
 	out := make([]string, len(n.args))
 	for i, a := range n.args {
 		v, err := a.eval(c)
@@ -343,7 +343,7 @@ func (n *callNode) texts(c *evalCtx) ([]string, error) {
 	return out, nil
 }
 
-func evalLen(c *evalCtx, n *callNode) (value, error) {
+func evalLen(c evalCtx, n *callNode) (value, error) {
 	s, err := n.texts(c)
 	if err != nil {
 		return value{}, err
@@ -356,7 +356,7 @@ func evalLen(c *evalCtx, n *callNode) (value, error) {
 // NOT(BEGINS(F, "3")) fires on a blank F. This follows the Salesforce Help
 // tip for BEGINS as remembered ("fields that are blank are considered
 // valid" in validation rules); the page could not be retrieved to confirm.
-func evalBegins(c *evalCtx, n *callNode) (value, error) {
+func evalBegins(c evalCtx, n *callNode) (value, error) {
 	s, err := n.texts(c)
 	if err != nil {
 		return value{}, err
@@ -369,7 +369,7 @@ func evalBegins(c *evalCtx, n *callNode) (value, error) {
 
 // evalContains is case-sensitive; blank text is "" (unconfirmed: CONTAINS
 // of a blank field is FALSE, CONTAINS(F, "") is TRUE).
-func evalContains(c *evalCtx, n *callNode) (value, error) {
+func evalContains(c evalCtx, n *callNode) (value, error) {
 	s, err := n.texts(c)
 	if err != nil {
 		return value{}, err
@@ -402,7 +402,7 @@ func checkRegex(n *callNode) error {
 // evalRegex: blank text is matched as "": Salesforce's own sample rules
 // guard blanks explicitly (LEN(F) = 0 || REGEX(F, …)) or make the pattern
 // optional, which only matters if a blank is matched as "".
-func evalRegex(c *evalCtx, n *callNode) (value, error) {
+func evalRegex(c evalCtx, n *callNode) (value, error) {
 	s, err := n.texts(c)
 	if err != nil {
 		return value{}, err
@@ -430,7 +430,7 @@ func checkIsPickval(n *callNode) error {
 	return nil
 }
 
-func evalIsPickval(c *evalCtx, n *callNode) (value, error) {
+func evalIsPickval(c evalCtx, n *callNode) (value, error) {
 	v, err := n.args[0].eval(c)
 	if err != nil {
 		return value{}, err

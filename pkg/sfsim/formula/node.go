@@ -5,15 +5,17 @@ import "fmt"
 // node is a compiled expression with its static type.
 type node interface {
 	typ() Type
-	eval(c *evalCtx) (value, error)
+	eval(c evalCtx) (value, error)
 }
 
+// evalCtx is passed by value: a pointer would escape (node.eval is an
+// interface call) and cost an allocation per Eval.
 type evalCtx struct{ env Env }
 
 type litNode struct{ v value }
 
-func (n *litNode) typ() Type                    { return n.v.t }
-func (n *litNode) eval(*evalCtx) (value, error) { return n.v, nil }
+func (n *litNode) typ() Type                   { return n.v.t }
+func (n *litNode) eval(evalCtx) (value, error) { return n.v, nil }
 
 // fieldNode is a field reference; name is the FieldTypes spelling.
 type fieldNode struct {
@@ -23,11 +25,11 @@ type fieldNode struct {
 }
 
 func (n *fieldNode) typ() Type { return n.t }
-func (n *fieldNode) eval(c *evalCtx) (value, error) {
+func (n *fieldNode) eval(c evalCtx) (value, error) {
 	return n.convert(c.env.Value(n.name))
 }
 
-func (n *fieldNode) prior(c *evalCtx) (value, error) {
+func (n *fieldNode) prior(c evalCtx) (value, error) {
 	if c.env.IsNew() {
 		// PRIORVALUE: "When users create a record, this function returns the
 		// value of the field referenced rather than null" (Salesforce Help,
@@ -48,14 +50,14 @@ func (n *fieldNode) convert(v any) (value, error) {
 type permNode struct{ name string }
 
 func (n *permNode) typ() Type { return Boolean }
-func (n *permNode) eval(c *evalCtx) (value, error) {
+func (n *permNode) eval(c evalCtx) (value, error) {
 	return boolValue(c.env.HasPermission(n.name)), nil
 }
 
 type usernameNode struct{}
 
-func (usernameNode) typ() Type                      { return Text }
-func (usernameNode) eval(c *evalCtx) (value, error) { return textValue(c.env.Username()), nil }
+func (usernameNode) typ() Type                     { return Text }
+func (usernameNode) eval(c evalCtx) (value, error) { return textValue(c.env.Username()), nil }
 
 type unaryNode struct {
 	op  string // "!", "-", "+"
@@ -65,7 +67,7 @@ type unaryNode struct {
 }
 
 func (n *unaryNode) typ() Type { return n.t }
-func (n *unaryNode) eval(c *evalCtx) (value, error) {
+func (n *unaryNode) eval(c evalCtx) (value, error) {
 	v, err := n.x.eval(c)
 	if err != nil {
 		return value{}, err
@@ -187,7 +189,7 @@ func opType(op string, l, r Type) (Type, string) {
 	return 0, fmt.Sprintf("operator %s is not supported", op)
 }
 
-func (n *binaryNode) eval(c *evalCtx) (value, error) {
+func (n *binaryNode) eval(c evalCtx) (value, error) {
 	l, err := n.l.eval(c)
 	if err != nil {
 		return value{}, err
@@ -250,7 +252,7 @@ func (n *binaryNode) eval(c *evalCtx) (value, error) {
 
 // logic is && and || in three-valued logic; the right side is not
 // evaluated when the left decides.
-func (n *binaryNode) logic(c *evalCtx, l value) (value, error) {
+func (n *binaryNode) logic(c evalCtx, l value) (value, error) {
 	if msg := unaryCheck("!", l.t); msg != "" {
 		return value{}, errAt(n.pos, "%s", paramErr(n.op, "Boolean", l.t))
 	}
