@@ -40,6 +40,21 @@ func TestCollectionsUpsert(t *testing.T) {
 	if n := len(o.srv.Records("Contact")); n != 2 {
 		t.Errorf("%d records", n)
 	}
+	// third pass: FirstName added to one, the other unchanged; Name follows
+	r = o.do("PATCH", collUpsert, collection(false,
+		map[string]any{extField: "C-1", "FirstName": "Ann"},
+		map[string]any{extField: "C-2", "Title": "Same name"},
+	))
+	if res = r.results(t); res[0]["success"] != true || res[1]["success"] != true {
+		t.Fatalf("pass 3: %s", r.body)
+	}
+	names := map[any]any{}
+	for _, rec := range o.srv.Records("Contact") {
+		names[rec[extField]] = rec["Name"]
+	}
+	if names["C-1"] != "Ann One2" || names["C-2"] != "Two2" {
+		t.Errorf("names after pass 3: %v", names)
+	}
 }
 
 func TestCollectionsRequestErrors(t *testing.T) {

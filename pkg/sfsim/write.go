@@ -365,9 +365,11 @@ func (o *objectInfo) build(old map[string]any, id string, vals map[string]any, w
 	for k, v := range vals {
 		f[k] = v
 	}
-	// Name is FirstName + " " + LastName; only build writes it, so an
-	// edit that keeps both keeps the old record's Name as cloned.
-	if o.computedName && (old == nil || !sameString(old["FirstName"], f["FirstName"]) || !sameString(old["LastName"], f["LastName"])) {
+	// Name is FirstName + " " + LastName, and only here written (vals
+	// never holds it: it is read-only), so an edit that keeps both keeps
+	// the old record's Name as cloned.
+	if _, named := vals["Name"]; o.computedName && (old == nil || named ||
+		!sameString(old["FirstName"], f["FirstName"]) || !sameString(old["LastName"], f["LastName"])) {
 		first, _ := f["FirstName"].(string)
 		last, _ := f["LastName"].(string)
 		name := strings.TrimSpace(first + " " + last)
