@@ -235,3 +235,26 @@ func TestCollectionsCreateUpdateDelete(t *testing.T) {
 		t.Errorf("%d contacts left", n)
 	}
 }
+
+// TestCollectionsKeepNothingOfTheBody: collections request buffers are
+// reused, so what a request stored must not change when later requests
+// (of the same size) arrive.
+func TestCollectionsKeepNothingOfTheBody(t *testing.T) {
+	o := start(t, sfsim.Config{})
+	for i := range 5 {
+		r := o.do("PATCH", collUpsert, collection(false,
+			map[string]any{extField: fmt.Sprint("K-", i), "LastName": fmt.Sprint("Last-", i), "Title": fmt.Sprint("Title-", i)}))
+		if res := r.results(t); res[0]["success"] != true {
+			t.Fatalf("request %d: %s", i, r.body)
+		}
+	}
+	recs := o.srv.Records("Contact")
+	if len(recs) != 5 {
+		t.Fatalf("%d records", len(recs))
+	}
+	for i, rec := range recs {
+		if rec[extField] != fmt.Sprint("K-", i) || rec["LastName"] != fmt.Sprint("Last-", i) || rec["Title"] != fmt.Sprint("Title-", i) {
+			t.Errorf("record %d: %v", i, rec)
+		}
+	}
+}

@@ -441,7 +441,21 @@ func (s *Server) serveData(w http.ResponseWriter, r *http.Request) {
 		if rt.maxBody > 0 {
 			limit = rt.maxBody
 		}
-		body, err := readBody(http.MaxBytesReader(w, r.Body, limit), r.ContentLength, limit)
+		var buf []byte
+		if rt.reuseBody {
+			// Collections handlers keep nothing of the body (decoded
+			// strings are copies) once they return: its buffer is reused.
+			if p, _ := bodyPool.Get().(*[]byte); p != nil {
+				buf = *p
+			}
+			defer func() {
+				if cap(c.body) > 0 && cap(c.body) <= maxPooledBody {
+					b := c.body[:0]
+					bodyPool.Put(&b)
+				}
+			}()
+		}
+		body, err := readBody(http.MaxBytesReader(w, r.Body, limit), r.ContentLength, limit, buf)
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
@@ -456,13 +470,23 @@ func (s *Server) serveData(w http.ResponseWriter, r *http.Request) {
 	s.write(w, rt.h(c))
 }
 
-// readBody is io.ReadAll with the buffer sized from Content-Length (when
-// declared and within limit), not grown from 512 bytes by doubling.
-func readBody(r io.Reader, size, limit int64) ([]byte, error) {
-	if size <= 0 || size > limit {
-		return io.ReadAll(r)
+// bodyPool holds request buffers of collections writes for reuse
+// (*[]byte, at most maxPooledBody each).
+var bodyPool sync.Pool
+
+const maxPooledBody = 1 << 20
+
+// readBody is io.ReadAll into buf's storage (nil: a new buffer), sized
+// from Content-Length when declared and within limit rather than grown
+// from 512 bytes by doubling.
+func readBody(r io.Reader, size, limit int64, buf []byte) ([]byte, error) {
+	b := buf[:0]
+	switch {
+	case size > 0 && size <= limit && int64(cap(b)) < size+1:
+		b = make([]byte, 0, size+1) // +1: the read that sees EOF needs no growth
+	case cap(b) == 0:
+		b = make([]byte, 0, 512)
 	}
-	b := make([]byte, 0, size+1) // +1: the read that sees EOF needs no growth
 	for {
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
@@ -626,6 +650,9 @@ type route struct {
 	h          func(*call) *response
 	collection bool  // a collections write: lock faults are drawn per record
 	maxBody    int64 // body cap when not maxBody (a Bulk CSV upload)
+	// reuseBody: the handler keeps nothing of c.body once it returns (a
+	// Bulk upload keeps it), so the buffer goes back to bodyPool.
+	reuseBody bool
 }
 
 // route maps a call to its handler.
@@ -711,9 +738,9 @@ func (s *Server) route(c *call) route {
 	case seg[0] == "composite" && n == 2 && seg[1] == "sobjects":
 		switch m {
 		case http.MethodPost:
-			return route{name: name("composite/sobjects"), h: s.hCollCreate, collection: true}
+			return route{name: name("composite/sobjects"), h: s.hCollCreate, collection: true, reuseBody: true}
 		case http.MethodPatch:
-			return route{name: name("composite/sobjects"), h: s.hCollUpdate, collection: true}
+			return route{name: name("composite/sobjects"), h: s.hCollUpdate, collection: true, reuseBody: true}
 		case http.MethodDelete:
 			return route{name: name("composite/sobjects"), h: s.hCollDelete, collection: true}
 		}
@@ -722,7 +749,7 @@ func (s *Server) route(c *call) route {
 		if m != http.MethodPatch {
 			return notAllowed("composite/sobjects/{type}/{field}", "PATCH")
 		}
-		return route{name: name("composite/sobjects/{type}/{field}"), h: s.hCollUpsert, collection: true}
+		return route{name: name("composite/sobjects/{type}/{field}"), h: s.hCollUpsert, collection: true, reuseBody: true}
 	case seg[0] == "jobs":
 		return s.bulkRoute(c)
 	case seg[0] == "composite" && n == 3 && seg[1] == "tree":
