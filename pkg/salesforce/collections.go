@@ -65,9 +65,11 @@ func (c *Client) collection(ctx context.Context, method, path, sobject string, r
 		if err != nil {
 			return out, fmt.Errorf("salesforce: records %d-%d of %d: %w", start, end-1, len(recs), err)
 		}
-		var res []SaveResult
-		if err := decode(cl, resp, &res); err != nil {
-			return out, err
+		res, ok := decodeSaveResults(resp.body)
+		if !ok {
+			if err := decode(cl, resp, &res); err != nil {
+				return out, err
+			}
 		}
 		if len(res) != end-start {
 			return out, fmt.Errorf("salesforce: %s %s: %d results for %d records", method, path, len(res), end-start)
