@@ -367,6 +367,13 @@ func (c *combiner) open(l *lane, oldest time.Time, more bool) *opening {
 		l.backlog = more
 	}
 	c.openings = append(c.openings, o)
+	if !c.dueAt.IsZero() {
+		// A call is due and gathering: this batch joins it like the
+		// openings it asked when it fell due, instead of being left to
+		// the next call (a held backlog call would wait for it unasked).
+		o.called = true
+		close(o.closing)
+	}
 	c.mu.Unlock()
 	c.poke()
 	return o

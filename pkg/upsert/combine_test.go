@@ -422,6 +422,28 @@ func TestCombinerFillsBacklogCallsBeforeSending(t *testing.T) {
 	}
 }
 
+// A batch that starts gathering while a call is due is asked to close at
+// once, like those the call asked when it fell due. Before, it was left
+// unasked: the run loop asks openings only as a call falls due, so a
+// partial backlog call then waited for it unasked (found as a hang of
+// TestCombinerFillsBacklogCallsBeforeSending when its second opening came
+// just after the call fell due).
+func TestCombinerAsksABatchOpenedWhileACallIsDue(t *testing.T) {
+	_, sf := emulator(t)
+	c, clock, _ := startCombiner(t, sf, 10, 5*time.Second)
+	late := clock.Now().Add(-time.Minute)
+	oa := c.open(nil, late, true)
+	<-oa.closing // the call fell due and asked A
+	ob := c.open(nil, late, true)
+	select {
+	case <-ob.closing:
+	default:
+		t.Fatal("a batch opened while a call is due was not asked to close")
+	}
+	c.leave(oa)
+	c.leave(ob)
+}
+
 // countedCombiner is startCombiner with its calls counted by reason.
 func countedCombiner(t *testing.T, sf Salesforce, size int, delay time.Duration) (*combiner, *manualClock, context.Context, *callStats) {
 	t.Helper()
